@@ -1,0 +1,73 @@
+"""Run an assignment's checks in-process against live kernels (the ``check`` stage)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import pytest
+
+from .errors import AssignmentError, GraderError
+from .outcomes import CheckSession
+
+_PLUGIN = "autograder.pytest_plugin"
+
+
+class _Carrier:
+    """Hands the session to the plugin before collection starts."""
+
+    def __init__(self, session: CheckSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        from .pytest_plugin import SESSION_KEY  # noqa: PLC0415 (registered by -p below)
+
+        config.stash[SESSION_KEY] = self.session
+
+
+def pytest_args(session: CheckSession) -> list[str]:
+    checks = session.assignment.checks_dir
+    return [
+        str(checks),
+        "-c", os.devnull,  # the project's or course's own pytest settings do not apply
+        "--rootdir", str(checks),
+        "-p", _PLUGIN,
+        "-p", "no:cacheprovider",  # nothing is written next to the checks
+        "--import-mode=importlib",
+        "-o", "python_files=check_*.py",
+        "--capture=sys",
+        "--tb=short",
+        "-q",
+    ]
+
+
+def run_checks(session: CheckSession) -> str:
+    """Run the checks; fill ``session`` with outcomes and measurements; return pytest's log."""
+    if not session.assignment.checks_dir.is_dir():
+        raise AssignmentError(f"{session.assignment.id} has no checks folder {session.assignment.checks_dir}")
+    log = io.StringIO()
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only this plugin: fast and isolated
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = pytest.main(pytest_args(session), plugins=[_Carrier(session)])
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+    text = log.getvalue()
+    if "error during collection" in text or "errors during collection" in text:
+        raise AssignmentError(f"a check file of {session.assignment.id} does not import:\n{text[-2000:]}")
+    if code == pytest.ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt
+    if session.problems:
+        listed = "\n".join(f"  - {p}" for p in session.problems)
+        raise AssignmentError(f"the checks of {session.assignment.id} do not match its rubric:\n{listed}")
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
+        code == pytest.ExitCode.NO_TESTS_COLLECTED and session.selected_items
+    ):
+        raise GraderError(f"the checks of {session.assignment.id} could not run:\n{text[-2000:]}")
+    return text

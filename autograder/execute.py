@@ -1,0 +1,288 @@
+"""Execute a notebook on nbclient and keep its kernel alive for probing.
+
+Grading defaults, as nbgrader taught: a failing cell does not stop the notebook,
+a cell past its time limit is interrupted and marked where the reader will see it,
+huge outputs are cut, and writing to stderr is never an error. A ``parameters``-tagged
+cell gets the grader's values injected after it (papermill's convention).
+
+This module knows nothing of pytest or of the command line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+
+TIMEOUT_ENAME = "CellTimeoutError"
+MARKER = "[autograder]"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_TRACEBACK_LINES = 12
+_RESPONSIVE_WAIT_S = 10.0
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+@dataclass
+class CellRun:
+    """What happened to one code cell. ``number`` counts cells as the student sees them (from 1)."""
+
+    number: int
+    status: str  # ok | error | timeout | skipped | died
+    seconds: float = 0.0
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+    note: str = ""
+    source: str = ""
+
+    def summary(self) -> str:
+        if self.status == "error":
+            return f"cell {self.number} failed with {self.ename}: {self.evalue}".rstrip(": ")
+        if self.status in ("timeout", "died", "skipped"):
+            return f"cell {self.number}: {self.note}"
+        return f"cell {self.number} ran"
+
+
+@dataclass
+class NotebookRun:
+    """The execution record of one notebook."""
+
+    name: str
+    cells: list[CellRun] = field(default_factory=list)
+    seconds: float = 0.0
+    problem: str = ""  # a notebook-level failure: kernel did not start, died, ran out of time
+    truncated_cells: list[int] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CellRun]:
+        return [cell for cell in self.cells if cell.status in ("error", "timeout", "died")]
+
+    def hint_for(self, name: str) -> str:
+        """Why ``name`` may be missing: the failing cell that defines it, else the first failure."""
+        head = name.split(".")[0]
+        defines = re.compile(rf"(^|\n)\s*(def|class)\s+{re.escape(head)}\b|(^|\n)\s*{re.escape(head)}\s*=")
+        for cell in self.failed:
+            if defines.search(cell.source):
+                return f"the cell defining it failed ({cell.summary()})"
+        if self.failed:
+            return f"{self.failed[0].summary()}"
+        if self.problem:
+            return self.problem
+        return "check the name and spelling against the template"
+
+
+class _GradingClient(NotebookClient):
+    """nbclient with per-cell output limits and a record of each cell's reply."""
+
+    def __init__(self, nb: NotebookNode, *, max_output_bytes: int, **kwargs: Any) -> None:
+        super().__init__(nb, **kwargs)
+        self.max_output_bytes = max_output_bytes
+        self.output_bytes: dict[int, int] = {}
+        self.dropped_bytes: dict[int, int] = {}
+        self.last_reply: dict[str, Any] | None = None
+        self.on_cell_executed = self._remember_reply
+
+    def _remember_reply(self, cell: NotebookNode, cell_index: int, execute_reply: Any) -> None:
+        self.last_reply = execute_reply
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) + sum(
+            len(str(value)) for value in content.get("data", {}).values()
+        )
+        used = self.output_bytes.get(cell_index, 0)
+        if used + size > self.max_output_bytes and msg["msg_type"] != "error":
+            self.dropped_bytes[cell_index] = self.dropped_bytes.get(cell_index, 0) + size
+            return None
+        self.output_bytes[cell_index] = used + size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _marker(text: str) -> NotebookNode:
+    return nbformat.v4.new_output("stream", name="stderr", text=f"{MARKER} {text}\n")
+
+
+def inject_parameters(nb: NotebookNode, parameters: dict[str, Any]) -> NotebookNode:
+    """Insert the grader's parameter values after the ``parameters`` cell (papermill)."""
+    if not parameters:
+        return nb
+    from papermill.parameterize import parameterize_notebook  # noqa: PLC0415 (costs 0.25 s)
+
+    nb.metadata.setdefault("papermill", {})
+    for cell in nb.cells:  # papermill reads every cell's tags
+        cell.metadata.setdefault("tags", [])
+    return parameterize_notebook(
+        nb, parameters, kernel_name="python3", language="python", comment="Parameters set by the grader"
+    )
+
+
+class LiveNotebook:
+    """An executed notebook whose kernel is still running, ready to be probed."""
+
+    def __init__(
+        self, nb: NotebookNode, run: NotebookRun, manager: AsyncKernelManager, client: _GradingClient
+    ) -> None:
+        self.nb = nb
+        self.run = run
+        self.manager = manager
+        self.client = client
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def kernel_client(self) -> Any:
+        return self.client.kc
+
+    async def alive(self) -> bool:
+        return bool(self.client.kc is not None and await self.manager.is_alive())
+
+    async def ashutdown(self) -> None:
+        try:
+            if self.manager.has_kernel:
+                await self.manager.shutdown_kernel(now=True)
+        finally:
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+
+    shutdown = run_sync(ashutdown)
+
+
+async def _responds(client: _GradingClient, wait: float) -> bool:
+    """Whether the kernel answers a kernel_info request within ``wait`` seconds."""
+    kc = client.kc
+    msg_id = kc.kernel_info()
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await kc.shell_channel.get_msg(timeout=left)
+        except Exception:  # queue.Empty: no answer in time
+            return False
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return True
+    return False
+
+
+def _student_numbers(nb: NotebookNode) -> list[int]:
+    """Cell positions as the student sees them (the injected parameters cell has none)."""
+    numbers, count = [], 0
+    for cell in nb.cells:
+        if "injected-parameters" not in cell.metadata.get("tags", []):
+            count += 1
+        numbers.append(count)
+    return numbers
+
+
+async def run_notebook(
+    nb: NotebookNode,
+    *,
+    name: str,
+    manager: AsyncKernelManager,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    cell_timeout: float,
+    total_timeout: float,
+    max_output_bytes: int,
+    parameters: dict[str, Any] | None = None,
+) -> LiveNotebook:
+    """Run every code cell of ``nb`` and return it with its kernel still alive."""
+    nb = inject_parameters(nb, parameters or {})
+    run = NotebookRun(name=name)
+    started = time.monotonic()
+    deadline = started + total_timeout
+    limits: dict[str, float] = {}
+
+    def cell_limit(cell: NotebookNode) -> int:
+        left = deadline - time.monotonic()
+        limits["which"] = "per-cell" if cell_timeout <= left else "total"
+        limits["seconds"] = max(1.0, min(cell_timeout, left))
+        return max(1, int(round(limits["seconds"])))
+
+    client = _GradingClient(
+        nb,
+        km=manager,
+        max_output_bytes=max_output_bytes,
+        timeout_func=cell_limit,
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "time limit reached", "traceback": []},
+        record_timing=False,
+        shutdown_kernel="immediate",
+        startup_timeout=60,
+    )
+    live = LiveNotebook(nb, run, manager, client)
+    try:
+        await client.async_start_new_kernel(cwd=str(cwd), env=env)
+        await client.async_start_new_kernel_client()
+    except Exception as error:  # a student file shadowing a module can stop the kernel starting
+        run.problem = f"the kernel could not start: {type(error).__name__}: {error}"
+        run.seconds = time.monotonic() - started
+        await live.ashutdown()
+        return live
+
+    numbers = _student_numbers(nb)
+    stop_reason = ""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        record = CellRun(number=numbers[index], status="ok", source=cell.source)
+        run.cells.append(record)
+        if stop_reason:
+            record.status, record.note = "skipped", stop_reason
+            continue
+        if deadline - time.monotonic() <= 0:
+            stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
+            record.status, record.note = "skipped", stop_reason
+            continue
+        client.last_reply = None
+        cell_started = time.monotonic()
+        try:
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        except DeadKernelError:
+            record.status = "died"
+            record.note = "the kernel died while this cell ran (crash, exit or memory limit)"
+            stop_reason = "not run: the kernel died in an earlier cell"
+            run.problem = f"the kernel died while running cell {record.number}"
+            cell.outputs.append(_marker(record.note))
+        record.seconds = time.monotonic() - cell_started
+        dropped = client.dropped_bytes.get(index)
+        if dropped:
+            run.truncated_cells.append(record.number)
+            cell.outputs.append(_marker(f"output cut: {dropped} bytes beyond the {max_output_bytes}-byte limit per cell"))
+        reply = (client.last_reply or {}).get("content", {})
+        if record.status == "ok" and reply.get("status") == "error":
+            if reply.get("ename") == TIMEOUT_ENAME:
+                record.status = "timeout"
+                record.note = f"stopped after {limits['seconds']:g} s ({limits['which']} time limit)"
+                cell.outputs.append(_marker(f"this cell was {record.note}"))
+                cell.metadata["autograder"] = {"status": "timeout", "limit_s": limits["seconds"]}
+                if not await _responds(client, _RESPONSIVE_WAIT_S):
+                    stop_reason = "not run: the kernel did not respond after an earlier cell's time limit"
+                    run.problem = f"the kernel stopped responding after cell {record.number} timed out"
+                    await live.ashutdown()
+            else:
+                record.status = "error"
+                record.ename = str(reply.get("ename", ""))
+                record.evalue = strip_ansi(str(reply.get("evalue", "")))[:500]
+                lines = strip_ansi("\n".join(reply.get("traceback", []))).splitlines()
+                record.traceback = lines[-_TRACEBACK_LINES:]
+    if not run.problem and any(c.status == "skipped" for c in run.cells):
+        run.problem = stop_reason.removeprefix("not run: ")
+    run.seconds = time.monotonic() - started
+    return live
+
+
+execute_notebook = run_sync(run_notebook)

@@ -1,0 +1,66 @@
+"""What a check run needs and what it produces, shared by the check and score stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .assignment import Assignment
+from .channel import KernelChannel
+from .errors import NotebookMissing
+from .execute import NotebookRun
+
+
+@dataclass
+class Finding:
+    """Something about the submission's files a marker or student should know."""
+
+    level: str  # error | warning | info
+    file: str
+    message: str
+
+
+@dataclass
+class Measurement:
+    name: str
+    value: float
+    reference: float | None = None
+    note: str = ""
+
+
+@dataclass
+class TestOutcome:
+    nodeid: str
+    item_id: str
+    status: str  # passed | failed | error
+    reason: str = ""
+    detail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckSession:
+    """One submission on its way through the check and score stages: the live kernels the
+    checks probe, and everything the checks and earlier stages found."""
+
+    assignment: Assignment
+    submission: str = ""
+    channels: dict[str, KernelChannel] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # notebook -> why it cannot be probed
+    public_only: bool = False
+    runs: list[NotebookRun] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    measurements: dict[str, list[Measurement]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # the checks disagree with the rubric
+    selected_items: set[str] = field(default_factory=set)
+    on_teardown: list[Callable[[], None]] = field(default_factory=list)
+
+    def channel_for(self, item_id: str) -> KernelChannel:
+        rubric = self.assignment.rubric
+        question, _ = rubric.item(item_id)
+        notebook = rubric.notebook_for(question.id)
+        if notebook is None:
+            raise NotebookMissing(f"no notebook is assigned to question {question.id} in the rubric")
+        if notebook in self.channels:
+            return self.channels[notebook]
+        raise NotebookMissing(self.unavailable.get(notebook, f"{notebook} was not submitted"))

@@ -1,0 +1,264 @@
+"""The grading pipeline. The stage order lives here and nowhere else:
+
+    intake -> preflight -> execute -> check -> score -> report
+
+``grade_submission`` grades one submission; ``grade_batch`` grades many, writing each
+result as soon as it is done and skipping those already graded from the same files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
+
+from .assignment import Assignment
+from .channel import KernelChannel
+from .check import run_checks
+from .errors import AssignmentError, GraderError
+from .execute import LiveNotebook, execute_notebook
+from .intake import Submission, digest, discover, open_submission, submission_id
+from .outcomes import CheckSession
+from .preflight import preflight
+from .report import load_record, write_batch_summary, write_submission
+from .rubric import Limits
+from .sandbox import LocalSandbox, private_dir
+from .score import Grade, score
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How to grade; ``None`` limits mean the rubric's own."""
+
+    cell_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+    probe_timeout_s: float | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    public_only: bool = False
+
+    def limits(self, rubric_limits: Limits) -> Limits:
+        changes = {
+            "cell_timeout_s": self.cell_timeout_s,
+            "total_timeout_s": self.total_timeout_s,
+            "probe_timeout_s": self.probe_timeout_s,
+        }
+        return rubric_limits.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass
+class Started:
+    """A submission whose notebooks have run, with their kernels still alive."""
+
+    session: CheckSession
+    lives: dict[str, LiveNotebook] = field(default_factory=dict)
+    scratch: list[Path] = field(default_factory=list)
+
+    def executed(self) -> dict[str, NotebookNode]:
+        return {name: live.nb for name, live in self.lives.items()}
+
+    def close(self) -> None:
+        for live in self.lives.values():
+            try:
+                live.shutdown()
+            except Exception:  # a kernel that is already gone needs no shutting down
+                pass
+        for folder in self.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stage_workdir(assignment: Assignment, submission: Submission, sources: dict[str, Path]) -> tuple[Path, dict[str, Path]]:
+    """Copy the submission into a fresh folder; stage the public data beside each notebook."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{submission.id}-"))
+    root = submission.root
+    assert root is not None
+    copy = workdir / "submission"
+    if root.is_file():
+        copy.mkdir()
+        shutil.copy2(root, copy / root.name)
+        cwd_of = {name: copy for name in sources}
+    else:
+        shutil.copytree(root, copy, symlinks=True, ignore_dangling_symlinks=True)
+        cwd_of = {name: copy / path.parent.relative_to(root) for name, path in sources.items()}
+    data = assignment.public_data_dir
+    spec = assignment.rubric.data
+    if data is not None and spec is not None:
+        if not data.is_dir():
+            raise AssignmentError(f"{assignment.id}: public data folder {data} does not exist")
+        for cwd in set(cwd_of.values()):
+            shutil.copytree(data, cwd / spec.stage_as, dirs_exist_ok=True)
+    return workdir, cwd_of
+
+
+def start(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions,
+    sandbox: LocalSandbox | None = None,
+) -> Started:
+    """Stages intake → preflight → execute: every expected notebook run, kernels kept alive."""
+    sandbox = sandbox or LocalSandbox()
+    rubric = assignment.rubric
+    limits = options.limits(rubric.limits)
+    checked = preflight(rubric, submission)
+    session = CheckSession(
+        assignment,
+        submission=submission.id,
+        unavailable=dict(checked.unavailable),
+        public_only=options.public_only,
+        findings=list(checked.findings),
+    )
+    started = Started(session)
+    if not checked.notebooks:
+        return started
+    try:
+        workdir, cwd_of = _stage_workdir(assignment, submission, checked.sources)
+        started.scratch.append(workdir)
+        parameters = {**rubric.parameters, **options.parameters}
+        for name, nb in checked.notebooks.items():
+            sockets = private_dir()
+            started.scratch.append(sockets)
+            live = execute_notebook(
+                nb,
+                name=name,
+                manager=sandbox.kernel_manager(sockets),
+                cwd=cwd_of[name],
+                env=sandbox.kernel_env(cwd_of[name]),
+                cell_timeout=limits.cell_timeout_s,
+                total_timeout=limits.total_timeout_s,
+                max_output_bytes=limits.max_output_bytes,
+                parameters=parameters,
+            )
+            started.lives[name] = live
+            session.runs.append(live.run)
+            session.channels[name] = KernelChannel(live, timeout=limits.probe_timeout_s)
+    except BaseException:
+        started.close()
+        raise
+    return started
+
+
+def grade_submission(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions = GradeOptions(),
+    sandbox: LocalSandbox | None = None,
+    out: Path | None = None,
+) -> Grade:
+    """Grade one submission; with ``out``, write its result folder there."""
+    started = start(assignment, submission, options=options, sandbox=sandbox)
+    try:
+        session = started.session
+        if submission.problem:
+            grade, log = score(session, problem=submission.problem), ""
+        else:
+            log = run_checks(session)
+            grade = score(session)
+        if out is not None:
+            write_submission(
+                out,
+                grade,
+                source=str(submission.source),
+                digest=digest(submission.source),
+                executed=started.executed(),
+                log=log,
+            )
+        return grade
+    finally:
+        started.close()
+
+
+@dataclass
+class BatchEntry:
+    """How one submission of a batch went."""
+
+    id: str
+    source: Path
+    status: str  # graded | skipped | error
+    seconds: float = 0.0
+    totals: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    detail: str = ""
+
+
+Listener = Callable[[str, BatchEntry], None]
+
+
+def _unique_ids(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for path in paths:
+        base = submission_id(path)
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return ids
+
+
+def grade_batch(
+    assignment: Assignment,
+    paths: list[Path],
+    *,
+    out_dir: Path,
+    options: GradeOptions = GradeOptions(),
+    regrade: bool = False,
+    sandbox: LocalSandbox | None = None,
+    listener: Listener | None = None,
+) -> list[BatchEntry]:
+    """Grade every submission under ``paths`` into ``out_dir``, one result folder each.
+
+    A submission already graded from identical files is skipped unless ``regrade``.
+    A failure of one submission is recorded and the batch goes on; a broken assignment
+    (its checks disagree with its rubric) stops the batch at once.
+    """
+    assignment.rubric  # noqa: B018 (validate the rubric before any work)
+    sources = discover(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notify = listener or (lambda event, entry: None)
+    entries: list[BatchEntry] = []
+    for ident, source in zip(_unique_ids(sources), sources):
+        folder = out_dir / ident
+        entry = BatchEntry(ident, source, "graded")
+        previous = load_record(folder)
+        if (
+            not regrade
+            and previous
+            and previous.get("digest") == digest(source)
+            and previous.get("public_only") == options.public_only
+        ):
+            entry.status, entry.totals = "skipped", previous["totals"]
+            entry.message = "already graded from the same files"
+            entries.append(entry)
+            notify("done", entry)
+            continue
+        notify("start", entry)
+        began = time.monotonic()
+        submission = open_submission(source, ident=ident)
+        try:
+            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder)
+            entry.totals = grade.totals()
+            entry.message = grade.problem
+        except (AssignmentError, KeyboardInterrupt):
+            raise
+        except GraderError as error:
+            entry.status, entry.message = "error", str(error)
+        except Exception as error:  # one submission must never stop the batch
+            entry.status, entry.message = "error", f"grader failed: {type(error).__name__}: {error}"
+            entry.detail = traceback.format_exc()
+        finally:
+            submission.close()
+        entry.seconds = time.monotonic() - began
+        if entry.status == "error":
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "error.txt").write_text(f"{entry.message}\n\n{entry.detail}", encoding="utf-8")
+        write_batch_summary(out_dir)
+        entries.append(entry)
+        notify("done", entry)
+    return entries

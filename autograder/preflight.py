@@ -1,0 +1,129 @@
+"""Look at a submission's files before running anything: which notebook is which, are
+they valid notebooks, were their outputs saved. Problems become findings, never crashes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from .intake import Submission
+from .rubric import Rubric
+from .outcomes import Finding
+
+_MATCH_CUTOFF = 0.6
+
+
+@dataclass
+class Preflight:
+    notebooks: dict[str, NotebookNode] = field(default_factory=dict)  # expected name -> notebook
+    sources: dict[str, Path] = field(default_factory=dict)  # expected name -> submitted file
+    unavailable: dict[str, str] = field(default_factory=dict)  # expected name -> why not
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower().removesuffix(".ipynb"))
+
+
+def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[str, Path], list[Finding]]:
+    """Pair expected notebook names with submitted files: exact, then normalised, then close."""
+    matched: dict[str, Path] = {}
+    findings: list[Finding] = []
+    left = list(submitted)
+    for rule in ("exact", "normal", "close"):
+        for name in expected:
+            if name in matched:
+                continue
+            if rule == "exact":
+                hits = [p for p in left if p.name == name]
+            elif rule == "normal":
+                hits = [p for p in left if _normal(p.name) == _normal(name)]
+            else:
+                names = {_normal(p.name): p for p in left}
+                close = difflib.get_close_matches(_normal(name), list(names), n=1, cutoff=_MATCH_CUTOFF)
+                hits = [names[close[0]]] if close else []
+            if hits:
+                matched[name] = hits[0]
+                left.remove(hits[0])
+                if rule != "exact":
+                    findings.append(
+                        Finding("warning", hits[0].name, f"graded as {name} (the expected name is {name})")
+                    )
+    for name in expected:
+        if name not in matched:
+            findings.append(Finding("error", name, "expected notebook is missing"))
+    for extra in left:
+        findings.append(Finding("info", extra.name, "not an expected notebook; not graded"))
+    return matched, findings
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """Read any notebook version as v4; raise ValueError with a readable reason."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("it is not text (binary content)") from None
+    if not text.strip():
+        raise ValueError("it is empty (0 bytes)")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"it is not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
+        raise ValueError("it is JSON but not a notebook (no cells)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat raises several kinds for malformed documents
+        raise ValueError(f"it is not a readable notebook ({type(error).__name__}: {error})") from None
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and not isinstance(cell.get("source"), str):
+            raise ValueError("a code cell has no source")
+    return nb
+
+
+def unsaved_outputs(nb: NotebookNode) -> tuple[int, int]:
+    """(code cells never run, code cells) — saved outputs carry an execution count."""
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    never = [c for c in code if c.get("execution_count") is None]
+    return len(never), len(code)
+
+
+def preflight(rubric: Rubric, submission: Submission) -> Preflight:
+    result = Preflight()
+    expected = [spec.file for spec in rubric.notebooks]
+    if submission.problem:
+        for name in expected:
+            result.unavailable[name] = submission.problem
+        result.findings.append(Finding("error", submission.source.name, submission.problem))
+        return result
+    for note in submission.notes:
+        result.findings.append(Finding("warning", submission.source.name, note))
+    matched, findings = match_notebooks(expected, submission.notebooks())
+    result.findings.extend(findings)
+    for name in expected:
+        path = matched.get(name)
+        if path is None:
+            result.unavailable[name] = f"{name} was not submitted"
+            continue
+        try:
+            nb = read_notebook(path)
+        except ValueError as error:
+            reason = f"{path.name} is not a valid notebook: {error}"
+            result.unavailable[name] = reason
+            result.findings.append(Finding("error", path.name, reason))
+            continue
+        result.notebooks[name] = nb
+        result.sources[name] = path
+        never, total = unsaved_outputs(nb)
+        if total and never:
+            result.findings.append(
+                Finding("warning", path.name, f"{never} of {total} code cells have no saved output (never run)")
+            )
+    return result

@@ -1,0 +1,166 @@
+"""Write a grade: ``grade.json`` (the source of truth), a readable summary, the executed
+notebooks and the check log, per submission; and a batch ``summary.csv``.
+
+``grade.json`` is written last and atomically, so its presence means the submission is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .score import Grade, ItemGrade
+
+GRADE_FILE = "grade.json"
+SUMMARY_FILE = "summary.txt"
+BATCH_CSV = "summary.csv"
+_STYLE = {
+    "passed": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "error": "magenta",
+    "manual": "cyan",
+    "planned": "cyan",
+    "not-checked": "dim",
+}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def grade_record(grade: Grade, *, source: str, digest: str) -> dict[str, Any]:
+    record = asdict(grade)
+    record.update(
+        schema=1,
+        source=source,
+        digest=digest,
+        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        grader_version=__version__,
+        totals=grade.totals(),
+    )
+    return record
+
+
+def _points(item: ItemGrade) -> str:
+    earned = "–" if item.points is None else f"{item.points:g}"
+    return f"{earned} / {item.max_points:g}"
+
+
+def summary_table(grade: Grade, *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", expand=False, show_lines=False)
+    table.add_column("Item", no_wrap=True)
+    table.add_column("What", overflow="fold", max_width=38)
+    table.add_column("Points", justify="right", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Reason", overflow="fold", max_width=70)
+    for item in grade.items:
+        style = _STYLE.get(item.status, "")
+        table.add_row(item.id, item.title, _points(item), Text(item.status, style=style), item.reason)
+    return table
+
+
+def render(grade: Grade, *, console: Console) -> None:
+    """Print the grade: totals, the item table, notebook problems and findings."""
+    totals = grade.totals()
+    console.print(
+        f"[bold]{grade.assignment}[/] · [bold]{grade.submission}[/]   "
+        f"automatic {totals['auto_points']:g} / {totals['auto_max']:g}   "
+        f"awaiting a marker {totals['awaiting_marker']:g}   maximum {totals['max']:g}"
+    )
+    if grade.problem:
+        console.print(f"[red]cannot be graded:[/] {grade.problem}")
+    console.print(summary_table(grade))
+    for notebook in grade.notebooks:
+        problems = [c for c in notebook["cells_not_ok"] if c["status"] != "skipped"]
+        if notebook["problem"] or problems:
+            console.print(f"[bold]{notebook['notebook']}[/] ({notebook['seconds']:g} s)")
+            if notebook["problem"]:
+                console.print(f"  [red]{notebook['problem']}[/]")
+            for cell in problems:
+                what = cell["error"] or cell["note"]
+                console.print(f"  cell {cell['cell']}: {cell['status']}: {what}", markup=False)
+    for finding in grade.findings:
+        console.print(f"  {finding.level}: {finding.file}: {finding.message}", markup=False)
+
+
+def render_text(grade: Grade, width: int = 150) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, record=True)
+    render(grade, console=console)
+    return console.export_text()
+
+
+def write_submission(
+    folder: Path,
+    grade: Grade,
+    *,
+    source: str,
+    digest: str,
+    executed: dict[str, NotebookNode],
+    log: str,
+) -> Path:
+    """Write everything for one submission; ``grade.json`` last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / GRADE_FILE).unlink(missing_ok=True)
+    notebooks = folder / "executed"
+    notebooks.mkdir(exist_ok=True)
+    for name, nb in executed.items():
+        _atomic_write(notebooks / name, nbformat.writes(nb))
+    _atomic_write(folder / "checks.log", log)
+    _atomic_write(folder / SUMMARY_FILE, render_text(grade))
+    record = grade_record(grade, source=source, digest=digest)
+    _atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
+    return folder / GRADE_FILE
+
+
+def load_record(folder: Path) -> dict[str, Any] | None:
+    path = folder / GRADE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_batch_summary(out_dir: Path) -> Path:
+    """One row per graded submission, rebuilt from every ``grade.json`` under ``out_dir``."""
+    records = [r for r in (load_record(p) for p in sorted(out_dir.iterdir()) if p.is_dir()) if r]
+    item_ids: list[str] = []
+    for record in records:
+        for item in record["items"]:
+            if item["id"] not in item_ids:
+                item_ids.append(item["id"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["submission", "auto_points", "auto_max", "awaiting_marker", "max", "problem", *item_ids])
+    for record in records:
+        points = {i["id"]: ("" if i["points"] is None else i["points"]) for i in record["items"]}
+        totals = record["totals"]
+        writer.writerow(
+            [
+                record["submission"],
+                totals["auto_points"],
+                totals["auto_max"],
+                totals["awaiting_marker"],
+                totals["max"],
+                record.get("problem", ""),
+                *[points.get(i, "") for i in item_ids],
+            ]
+        )
+    path = out_dir / BATCH_CSV
+    _atomic_write(path, buffer.getvalue())
+    return path

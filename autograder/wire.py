@@ -1,0 +1,277 @@
+"""The wire format between the grader and a student's kernel, and the kernel-side handler.
+
+Only JSON crosses the trust boundary. Numpy arrays travel inside JSON as base64 with
+their dtype and shape; non-finite floats and values that cannot be encoded are tagged.
+Nothing is ever pickled.
+
+This module has two lives. The grader imports it to encode requests and decode replies.
+Its source text is also executed inside the student's kernel (see ``install_source``),
+where ``serve`` answers one request: call a student function, read a variable, or run a
+grader-supplied probe. It therefore depends only on the standard library and numpy,
+and reaches torch only if the student's code has already imported it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+#: MIME type of the display message that carries a reply out of the kernel.
+REPLY_MIME = "application/vnd.autograder.reply+json"
+#: Name of the module the handler is installed as, inside the kernel.
+KERNEL_MODULE = "_autograder_wire"
+#: Code-object filename for the handler's frames, so tracebacks can leave them out.
+KERNEL_FILENAME = "<autograder-wire>"
+
+ARRAY = "__ndarray__"
+FLOAT = "__float__"
+OPAQUE = "__opaque__"
+_ARRAY_KINDS = "biuf"  # bool, signed and unsigned integers, floats: no objects, no strings
+_MAX_DEPTH = 32
+_MAX_ARRAY_BYTES = 1 << 30
+_TRACEBACK_LINES = 12
+
+
+class WireError(ValueError):
+    """A value could not be encoded or decoded."""
+
+
+class Opaque:
+    """A value the kernel holds but that cannot cross the boundary (a model, a file...)."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and other.type_name == self.type_name
+
+    def __hash__(self) -> int:
+        return hash(self.type_name)
+
+
+def _torch_tensor_to_numpy(obj: Any) -> np.ndarray | None:
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(obj, torch.Tensor):
+        return None
+    tensor = obj.detach().cpu()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def encode(obj: Any, _depth: int = 0) -> Any:
+    """Turn ``obj`` into plain JSON data (arrays tagged, unknown objects made opaque)."""
+    if _depth > _MAX_DEPTH:
+        raise WireError("value is nested too deeply")
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {FLOAT: repr(obj)}
+    if isinstance(obj, np.generic):
+        return encode(obj.item(), _depth + 1)
+    as_numpy = _torch_tensor_to_numpy(obj)
+    if as_numpy is not None:
+        obj = as_numpy
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in _ARRAY_KINDS:
+            return {OPAQUE: f"numpy.ndarray[{obj.dtype}]"}
+        data = np.ascontiguousarray(obj)
+        return {
+            ARRAY: base64.b64encode(data.tobytes()).decode("ascii"),
+            "dtype": data.dtype.str,
+            "shape": list(data.shape),
+        }
+    if isinstance(obj, (list, tuple)):
+        return [encode(item, _depth + 1) for item in obj]
+    if isinstance(obj, dict):
+        if not all(isinstance(key, str) for key in obj):
+            return {OPAQUE: "dict with non-string keys"}
+        return {key: encode(value, _depth + 1) for key, value in obj.items()}
+    kind = type(obj)
+    return {OPAQUE: f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def _decode_array(tagged: dict[str, Any]) -> np.ndarray:
+    try:
+        dtype = np.dtype(tagged["dtype"])
+        shape = tuple(int(n) for n in tagged["shape"])
+        raw = base64.b64decode(tagged[ARRAY], validate=True)
+    except (KeyError, TypeError, ValueError) as error:
+        raise WireError(f"malformed array: {error}") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.hasobject:
+        raise WireError(f"array dtype {dtype} is not allowed")
+    if any(n < 0 for n in shape):
+        raise WireError(f"array shape {shape} is negative")
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > _MAX_ARRAY_BYTES or len(raw) != expected:
+        raise WireError(f"array of shape {shape} and dtype {dtype} has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def decode(data: Any, _depth: int = 0) -> Any:
+    """Inverse of :func:`encode`; arrays come back as numpy arrays, opaque values as ``Opaque``."""
+    if _depth > _MAX_DEPTH:
+        raise WireError("value is nested too deeply")
+    if isinstance(data, list):
+        return [decode(item, _depth + 1) for item in data]
+    if isinstance(data, dict):
+        if ARRAY in data:
+            return _decode_array(data)
+        if FLOAT in data:
+            text = data[FLOAT]
+            if text not in ("nan", "inf", "-inf"):
+                raise WireError(f"malformed float {text!r}")
+            return float(text)
+        if OPAQUE in data:
+            return Opaque(str(data[OPAQUE]))
+        return {str(key): decode(value, _depth + 1) for key, value in data.items()}
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    raise WireError(f"unexpected JSON value of type {type(data).__name__}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise WireError(f"bare {name} is not valid JSON here")
+
+
+def dumps(obj: Any) -> str:
+    """Encode ``obj`` as a JSON string."""
+    return json.dumps(encode(obj), allow_nan=False)
+
+
+def loads(text: str) -> Any:
+    """Decode a JSON string made by :func:`dumps`."""
+    try:
+        return decode(json.loads(text, parse_constant=_reject_constant))
+    except json.JSONDecodeError as error:
+        raise WireError(f"not JSON: {error}") from None
+
+
+# --------------------------------------------------------------------------- kernel side
+
+
+class _Failure(Exception):
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info.get("kind"))
+        self.info = info
+
+
+def _user_namespace() -> dict[str, Any]:
+    from IPython import get_ipython  # noqa: PLC0415 (only inside the kernel)
+
+    shell = get_ipython()
+    if shell is None:
+        raise _Failure({"kind": "internal", "message": "no IPython shell"})
+    return shell.user_ns
+
+
+def _resolve(namespace: dict[str, Any], dotted: str) -> Any:
+    head, *rest = dotted.split(".")
+    if head not in namespace:
+        raise _Failure({"kind": "undefined", "name": dotted})
+    value = namespace[head]
+    for part in rest:
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise _Failure({"kind": "undefined", "name": dotted}) from None
+    return value
+
+
+def _student_traceback(error: BaseException) -> list[str]:
+    frames = traceback.extract_tb(error.__traceback__)
+    kept = traceback.StackSummary.from_list(
+        [frame for frame in frames if frame.filename != KERNEL_FILENAME]
+    )
+    lines = kept.format() + traceback.format_exception_only(type(error), error)
+    text = "".join(lines).rstrip().splitlines()
+    return text[-_TRACEBACK_LINES:]
+
+
+def _run_student(fn: Any, args: list[Any], kwargs: dict[str, Any], label: str) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # the student's exception is the answer, not a crash
+        raise _Failure(
+            {
+                "kind": "raised",
+                "name": label,
+                "ename": type(error).__name__,
+                "evalue": str(error)[:500],
+                "traceback": _student_traceback(error),
+            }
+        ) from None
+
+
+def _dispatch(request: dict[str, Any]) -> Any:
+    namespace = _user_namespace()
+    op = request.get("op")
+    args = request.get("args", [])
+    kwargs = request.get("kwargs", {})
+    if op == "get":
+        return _resolve(namespace, request["name"])
+    if op == "describe":
+        try:
+            value = _resolve(namespace, request["name"])
+        except _Failure:
+            return {"defined": False}
+        kind = type(value)
+        return {
+            "defined": True,
+            "type": f"{kind.__module__}.{kind.__qualname__}",
+            "callable": callable(value),
+        }
+    if op == "call":
+        fn = _resolve(namespace, request["name"])
+        if not callable(fn):
+            kind = type(fn)
+            raise _Failure({"kind": "not_callable", "name": request["name"], "type": kind.__qualname__})
+        return _run_student(fn, args, kwargs, request["name"])
+    if op == "probe":
+        scope = dict(namespace)
+        exec(compile(request["source"], "<grader probe>", "exec"), scope)  # noqa: S102
+        return _run_student(scope[request["entry"]], args, kwargs, request["entry"])
+    raise _Failure({"kind": "internal", "message": f"unknown op {op!r}"})
+
+
+def serve(request_text: str) -> None:
+    """Answer one request inside the kernel; the reply leaves as a display message."""
+    from IPython.display import display  # noqa: PLC0415 (only inside the kernel)
+
+    try:
+        reply: dict[str, Any] = {"ok": encode(_dispatch(loads(request_text)))}
+    except _Failure as failure:
+        reply = {"error": failure.info}
+    except WireError as error:
+        reply = {"error": {"kind": "unencodable", "message": str(error)}}
+    display({REPLY_MIME: reply}, raw=True)
+
+
+def install_source() -> str:
+    """Code that installs this module's source as ``KERNEL_MODULE`` inside a kernel."""
+    from pathlib import Path  # noqa: PLC0415 (never needed inside the kernel)
+
+    source = Path(__file__).read_text(encoding="utf-8")
+    return (
+        "import sys as _s, types as _t\n"
+        f"_m = _t.ModuleType({KERNEL_MODULE!r})\n"
+        f"exec(compile({source!r}, {KERNEL_FILENAME!r}, 'exec'), _m.__dict__)\n"
+        f"_s.modules[{KERNEL_MODULE!r}] = _m\n"
+        "del _s, _t, _m\n"
+    )
+
+
+def request_source(request: dict[str, Any]) -> str:
+    """Code that asks the installed handler to answer ``request``."""
+    return f"__import__({KERNEL_MODULE!r}).serve({dumps(request)!r})\n"
