@@ -36,7 +36,6 @@ def pytest_args(session: CheckSession) -> list[str]:
         "-p", _PLUGIN,
         "-p", "no:cacheprovider",  # nothing is written next to the checks
         "--import-mode=importlib",
-        "-o", "python_files=check_*.py",
         "--capture=sys",
         "--tb=short",
         "-q",

@@ -26,6 +26,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} ({value.dtype})"
     if isinstance(value, Opaque):
+        if value.type_name == "builtins.ellipsis":
+            return "`...` (the template's placeholder: not answered yet)"
         return f"a {value.type_name}"
     if value is None:
         return "None"
@@ -84,3 +86,18 @@ def expect_allclose(got: Any, want: np.ndarray, *, tol: Tolerance, what: str) ->
             f"first at index {tuple(int(i) for i in where)}: expected {want_at:.6g}, got {float(got_at):.6g}"
         )
     return array
+
+
+def as_vector(value: Any, what: str, length: int) -> np.ndarray:
+    """A 1-D array of ``length`` numbers; column and row vectors are accepted and flattened."""
+    array = as_array(value, what)
+    if array.size != length or (array.ndim > 1 and sorted(array.shape)[:-1] != [1] * (array.ndim - 1)):
+        raise CheckFailed(f"{what} should be a vector of {length} numbers, got shape {tuple(array.shape)}")
+    return array.reshape(length).astype(float)
+
+
+def as_pair(value: Any, what: str) -> tuple[Any, Any]:
+    """The two parts of a returned pair such as ``(loss, grad)``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise CheckFailed(f"{what} should return a pair, got {describe_value(value)}")
+    return value[0], value[1]

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .assignment import load_assignment
+from .assignment import Assignment, load_assignment
 from .errors import AutograderError, UsageError
-from .intake import open_submission
+from .intake import discover, open_submission
+from .variants import write_sample_batch
 from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
 from .report import render
 
@@ -57,6 +58,45 @@ def cli() -> None:
     """Grade deep-learning notebooks by measuring what the code and models do."""
 
 
+def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
+                         regrade: bool) -> list[BatchEntry]:
+    """Grade a batch with a progress bar and a line per submission; print the batch table."""
+    count = len(discover(paths))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"grading {target.id}", total=count)
+
+        def listen(event: str, entry: BatchEntry) -> None:
+            if event == "start":
+                progress.update(task, description=f"grading {entry.id}")
+                return
+            progress.advance(task)
+            totals = entry.totals
+            if entry.status == "error":
+                progress.console.print(f"[magenta]✗ {entry.id}[/]: {entry.message}")
+                return
+            how = "already graded, skipped" if entry.status == "skipped" else f"{entry.seconds:.1f} s"
+            note = f"  [yellow]{entry.message}[/]" if entry.message and entry.status != "skipped" else ""
+            progress.console.print(
+                f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic ({how}){note}"
+            )
+
+        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, listener=listen)
+        progress.update(task, description=f"graded {target.id}")
+    table = Table(title=f"{target.id}: {len(entries)} submissions, results in {out}/", title_justify="left")
+    for column in ("Submission", "Automatic", "Awaiting a marker", "Status"):
+        table.add_column(column)
+    for entry in entries:
+        totals = entry.totals
+        auto = f"{totals['auto_points']:g} / {totals['auto_max']:g}" if totals else "–"
+        awaiting = f"{totals['awaiting_marker']:g}" if totals else "–"
+        status = entry.status if not entry.message else f"{entry.status}: {entry.message[:80]}"
+        table.add_row(entry.id, auto, awaiting, status)
+    console.print(table)
+    return entries
+
+
 @cli.command()
 @click.argument("assignment")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -67,43 +107,26 @@ def cli() -> None:
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, **limits: Any) -> None:
     """Grade submissions: each PATH is a notebook, a zip or a folder per student,
     or a folder holding many of those."""
+    entries = _grade_with_progress(load_assignment(assignment), list(paths), out=out,
+                                   options=_options(**limits), regrade=regrade)
+    if any(entry.status == "error" for entry in entries):
+        sys.exit(4)
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("demo"), show_default=True,
+              help="Folder for the sample submissions and their results.")
+def demo(assignment: str, out: Path) -> None:
+    """Grade a sample batch with the default settings: the reference solution and
+    broken variants of it, each zipped as a student would submit it."""
     target = load_assignment(assignment)
-    entries: list[BatchEntry] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"grading {target.id}", total=None)
-
-        def listen(event: str, entry: BatchEntry) -> None:
-            if event == "start":
-                progress.update(task, description=f"grading {entry.id}")
-                return
-            progress.advance(task)
-            total = entry.totals
-            if entry.status == "error":
-                progress.console.print(f"[magenta]✗ {entry.id}[/]: {entry.message}", markup=True)
-            elif total:
-                state = "skipped, " if entry.status == "skipped" else ""
-                progress.console.print(
-                    f"[green]✓[/] {entry.id}: {state}{total['auto_points']:g} / {total['auto_max']:g} automatic"
-                    f" ({entry.seconds:.1f} s){'  ' + entry.message if entry.message and entry.status != 'skipped' else ''}"
-                )
-
-        from .intake import discover  # noqa: PLC0415
-
-        progress.update(task, total=len(discover(list(paths))))
-        entries = grade_batch(target, list(paths), out_dir=out, options=_options(**limits), regrade=regrade,
-                              listener=listen)
-        progress.update(task, description=f"graded {target.id}")
-    table = Table(title=f"{target.id}: {len(entries)} submissions → {out}/", title_justify="left")
-    for column in ("Submission", "Automatic", "Awaiting marker", "Status"):
-        table.add_column(column)
-    for entry in entries:
-        total = entry.totals
-        auto = f"{total['auto_points']:g} / {total['auto_max']:g}" if total else "–"
-        table.add_row(entry.id, auto, f"{total.get('awaiting_marker', 0):g}" if total else "–",
-                      entry.status if not entry.message else f"{entry.status}: {entry.message[:80]}")
-    console.print(table)
+    archives = write_sample_batch(target, out / "submissions")
+    console.print(f"sample batch: {len(archives)} submissions in {out / 'submissions'}/")
+    entries = _grade_with_progress(target, [out / "submissions"], out=out / "results", options=GradeOptions(),
+                                   regrade=False)
+    console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt; gradebook: "
+                  f"{out / 'results' / 'summary.csv'}")
     if any(entry.status == "error" for entry in entries):
         sys.exit(4)
 
@@ -128,6 +151,27 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
         console.print(f"[yellow]{len(missing)} public item(s) not yet earned.[/]")
         sys.exit(1)
     console.print("[green]every public automatic item is earned.[/]")
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("--check", "check_only", is_flag=True, help="Only report whether the committed files are current.")
+def templates(assignment: str, check_only: bool) -> None:
+    """Generate the student templates (and public data) from the reference solutions."""
+    from .templates import generate, stale  # noqa: PLC0415 (otter loads slowly)
+
+    target = load_assignment(assignment)
+    if check_only:
+        problems = stale(target)
+        for problem in problems:
+            console.print(f"[red]stale:[/] {problem}")
+        if problems:
+            console.print(f"run [bold]autograder templates {target.id}[/] and commit the result")
+            sys.exit(1)
+        console.print(f"templates and public data of {target.id} are current")
+        return
+    for path in generate(target):
+        console.print(f"wrote {path}")
 
 
 @cli.command(name="rubric")

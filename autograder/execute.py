@@ -26,6 +26,7 @@ from nbformat import NotebookNode
 TIMEOUT_ENAME = "CellTimeoutError"
 MARKER = "[autograder]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_IPYTHON_FILE = re.compile(r"\(\d+\.py, line (\d+)\)")  # a cell's temporary file name
 _TRACEBACK_LINES = 12
 _RESPONSIVE_WAIT_S = 10.0
 
@@ -276,9 +277,10 @@ async def run_notebook(
             else:
                 record.status = "error"
                 record.ename = str(reply.get("ename", ""))
-                record.evalue = strip_ansi(str(reply.get("evalue", "")))[:500]
+                evalue = strip_ansi(str(reply.get("evalue", "")))[:500]
+                record.evalue = _IPYTHON_FILE.sub(r"(line \1)", evalue)
                 lines = strip_ansi("\n".join(reply.get("traceback", []))).splitlines()
-                record.traceback = lines[-_TRACEBACK_LINES:]
+                record.traceback = [line for line in lines if line.strip("- ")][-_TRACEBACK_LINES:]
     if not run.problem and any(c.status == "skipped" for c in run.cells):
         run.problem = stop_reason.removeprefix("not run: ")
     run.seconds = time.monotonic() - started

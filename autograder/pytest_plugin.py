@@ -64,6 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION_KEY] = start_session(config, submission)
 
 
+def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Module | None:
+    """Check files are named ``check_*.py``; collect them whenever a grading session is on."""
+    if _session(parent.config) is None:
+        return None
+    if file_path.suffix == ".py" and file_path.name.startswith("check_"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = _session(config)
     if session is not None:

@@ -249,6 +249,8 @@ def parse_rubric(raw: Any, path: str) -> Rubric:
         problems = []
         for detail in error.errors():
             message = detail["msg"].removeprefix("Value error, ")
+            if detail["type"] == "string_type" and isinstance(detail.get("input"), (int, float)):
+                message += f' (quote it: "{detail["input"]}"; YAML reads it as a number)'
             problems.append(f"{_describe(raw, tuple(detail['loc']))}: {message}")
         raise RubricError(path, problems) from None
 

@@ -28,6 +28,8 @@ REPLY_MIME = "application/vnd.autograder.reply+json"
 KERNEL_MODULE = "_autograder_wire"
 #: Code-object filename for the handler's frames, so tracebacks can leave them out.
 KERNEL_FILENAME = "<autograder-wire>"
+#: Code-object filename of grader-written probes.
+PROBE_FILENAME = "<grader probe>"
 
 ARRAY = "__ndarray__"
 FLOAT = "__float__"
@@ -199,6 +201,12 @@ def _student_traceback(error: BaseException) -> list[str]:
     return text[-_TRACEBACK_LINES:]
 
 
+def _raised_in_probe(error: BaseException) -> bool:
+    """Whether ``error`` was raised by the grader's probe code itself (a name it uses is missing)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename == PROBE_FILENAME
+
+
 def _run_student(fn: Any, args: list[Any], kwargs: dict[str, Any], label: str) -> Any:
     try:
         return fn(*args, **kwargs)
@@ -211,7 +219,7 @@ def _run_student(fn: Any, args: list[Any], kwargs: dict[str, Any], label: str) -
                 "evalue": str(error)[:500],
                 "traceback": _student_traceback(error),
             }
-        ) from None
+        ) from error
 
 
 def _dispatch(request: dict[str, Any]) -> Any:
@@ -240,8 +248,14 @@ def _dispatch(request: dict[str, Any]) -> Any:
         return _run_student(fn, args, kwargs, request["name"])
     if op == "probe":
         scope = dict(namespace)
-        exec(compile(request["source"], "<grader probe>", "exec"), scope)  # noqa: S102
-        return _run_student(scope[request["entry"]], args, kwargs, request["entry"])
+        exec(compile(request["source"], PROBE_FILENAME, "exec"), scope)  # noqa: S102
+        try:
+            return _run_student(scope[request["entry"]], args, kwargs, request["entry"])
+        except _Failure as failure:
+            missing = failure.__cause__ or failure.__context__
+            if isinstance(missing, NameError) and _raised_in_probe(missing):
+                raise _Failure({"kind": "undefined", "name": missing.name}) from None
+            raise
     raise _Failure({"kind": "internal", "message": f"unknown op {op!r}"})
 
 
