@@ -12,6 +12,7 @@ An assignment is named by its id (``ece4179-2023``), looked up under the project
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -83,7 +84,8 @@ class Assignment:
 
     def module(self, name: str) -> ModuleType:
         """Import the trusted helper ``<rubric folder>/<name>.py`` (once per process)."""
-        qualified = f"autograder_assignments.{self.id.replace('-', '_')}.{name}"
+        folder_key = hashlib.sha1(str(self.folder).encode()).hexdigest()[:10]
+        qualified = f"autograder_assignments.{self.id.replace('-', '_')}_{folder_key}.{name}"
         if qualified in sys.modules:
             return sys.modules[qualified]
         path = self.folder / f"{name}.py"

@@ -27,6 +27,7 @@ from .execute import LiveNotebook
 
 _INTERRUPT_GRACE_S = 10.0
 _PRINTED_LIMIT = 4000
+_ALIVE_POLL_S = 0.25
 
 
 class KernelChannel:
@@ -61,8 +62,8 @@ class KernelChannel:
                 printed.append(content.get("text", ""))
 
         kc = self.live.kernel_client
-        try:
-            reply = await kc.execute_interactive(
+        request = asyncio.ensure_future(
+            kc.execute_interactive(
                 code,
                 store_history=False,
                 allow_stdin=False,
@@ -70,11 +71,25 @@ class KernelChannel:
                 timeout=timeout,
                 output_hook=hook,
             )
+        )
+        watcher = asyncio.ensure_future(self._until_dead())
+        await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not request.done():
+            request.cancel()
+            self._dead = f"the kernel died while running `{label}`"
+            raise KernelDied(self._dead)
+        watcher.cancel()
+        try:
+            reply = request.result()
         except TimeoutError:
             await self._recover(label, timeout)
             raise ProbeTimeout(f"`{label}` did not finish within {timeout:g} s") from None
         self.printed = "".join(printed)[:_PRINTED_LIMIT]
         return reply["content"], replies
+
+    async def _until_dead(self) -> None:
+        while await self.live.manager.is_alive():
+            await asyncio.sleep(_ALIVE_POLL_S)
 
     async def _recover(self, label: str, timeout: float) -> None:
         """Interrupt a request that ran too long; give the kernel up if it will not stop."""

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .assignment import Assignment, load_assignment
+from .check import collect_problems
 from .errors import AutograderError, UsageError
 from .intake import discover, open_submission
 from .variants import write_sample_batch
@@ -61,7 +62,7 @@ def cli() -> None:
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
                          regrade: bool) -> list[BatchEntry]:
     """Grade a batch with a progress bar and a line per submission; print the batch table."""
-    count = len(discover(paths))
+    count = len(discover(paths, [spec.file for spec in target.rubric.notebooks]))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
@@ -187,6 +188,12 @@ def rubric_command(assignment: str) -> None:
         kind = item.kind if question.status == "ready" else f"{item.kind} (planned)"
         table.add_row(item.id, item.title, f"{item.points:g}", kind, item.visibility)
     console.print(table)
+    problems = collect_problems(target)
+    for problem in problems:
+        console.print(f"[red]checks:[/] {problem}", markup=True)
+    if problems:
+        sys.exit(3)
+    console.print("the checks match the rubric")
 
 
 def main() -> None:

@@ -206,11 +206,11 @@ async def run_notebook(
     deadline = started + total_timeout
     limits: dict[str, float] = {}
 
-    def cell_limit(cell: NotebookNode) -> int:
+    def cell_limit(cell: NotebookNode) -> float:
         left = deadline - time.monotonic()
         limits["which"] = "per-cell" if cell_timeout <= left else "total"
-        limits["seconds"] = max(1.0, min(cell_timeout, left))
-        return max(1, int(round(limits["seconds"])))
+        limits["seconds"] = round(max(0.1, min(cell_timeout, left)), 1)
+        return limits["seconds"]
 
     client = _GradingClient(
         nb,
@@ -270,6 +270,8 @@ async def run_notebook(
                 record.note = f"stopped after {limits['seconds']:g} s ({limits['which']} time limit)"
                 cell.outputs.append(_marker(f"this cell was {record.note}"))
                 cell.metadata["autograder"] = {"status": "timeout", "limit_s": limits["seconds"]}
+                if limits["which"] == "total":
+                    stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
                 if not await _responds(client, _RESPONSIVE_WAIT_S):
                     stop_reason = "not run: the kernel did not respond after an earlier cell's time limit"
                     run.problem = f"the kernel stopped responding after cell {record.number} timed out"

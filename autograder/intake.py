@@ -75,22 +75,47 @@ def _is_submission(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in (".zip", ".ipynb")
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Expand batch folders into the submissions they hold; check that every path exists."""
+def normal_name(name: str) -> str:
+    """A notebook name without case, punctuation or extension: 'Q3 Regression.ipynb' -> 'q3regression'."""
+    return re.sub(r"[^a-z0-9]", "", name.lower().removesuffix(".ipynb"))
+
+
+def _holds_notebooks(folder: Path) -> bool:
+    return any(p.is_file() for p in folder.rglob("*.ipynb") if not _IGNORED_PARTS & set(p.parts))
+
+
+def _is_one_submission(folder: Path, expected: list[str]) -> bool:
+    """Whether a folder is one student's work rather than a batch of submissions."""
+    direct = [c for c in folder.iterdir() if c.is_file() and c.suffix.lower() == ".ipynb"]
+    if not direct:
+        return False
+    wanted = {normal_name(name) for name in expected}
+    if any(normal_name(c.name) in wanted for c in direct):
+        return True
+    if len(expected) == 1 and len(direct) > 1:
+        return False  # several notebooks for a one-notebook assignment: one per student
+    nested = [c for c in folder.iterdir() if (c.is_dir() and _holds_notebooks(c)) or c.suffix.lower() == ".zip"]
+    return not nested
+
+
+def discover(paths: list[Path], expected: list[str]) -> list[Path]:
+    """Expand batch folders into the submissions they hold; check that every path exists.
+
+    ``expected`` are the notebook names the rubric asks for: a folder whose notebooks
+    carry them is one student's submission, as is a folder of notebooks alone.
+    """
     found: list[Path] = []
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
-        if path.is_file():
+        if path.is_file() or _is_one_submission(path, expected):
             found.append(path)
-        elif any(child.suffix.lower() == ".ipynb" for child in path.iterdir() if child.is_file()):
-            found.append(path)
-        else:
-            entries = sorted(c for c in path.iterdir() if c.is_dir() or _is_submission(c))
-            entries = [c for c in entries if c.name not in _IGNORED_PARTS and not c.name.startswith(".")]
-            if not entries:
-                raise UsageError(f"{path}: holds no notebooks, zips or submission folders")
-            found.extend(entries)
+            continue
+        entries = sorted(c for c in path.iterdir() if (c.is_dir() and _holds_notebooks(c)) or _is_submission(c))
+        entries = [c for c in entries if c.name not in _IGNORED_PARTS and not c.name.startswith(".")]
+        if not entries:
+            raise UsageError(f"{path}: holds no notebooks, zips or submission folders")
+        found.extend(entries)
     return found
 
 

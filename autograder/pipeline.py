@@ -219,7 +219,7 @@ def grade_batch(
     (its checks disagree with its rubric) stops the batch at once.
     """
     assignment.rubric  # noqa: B018 (validate the rubric before any work)
-    sources = discover(paths)
+    sources = discover(paths, [spec.file for spec in assignment.rubric.notebooks])
     out_dir.mkdir(parents=True, exist_ok=True)
     notify = listener or (lambda event, entry: None)
     entries: list[BatchEntry] = []

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
-from .intake import Submission
+from .intake import Submission, normal_name
 from .rubric import Rubric
 from .outcomes import Finding
 
@@ -28,10 +27,6 @@ class Preflight:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower().removesuffix(".ipynb"))
-
-
 def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[str, Path], list[Finding]]:
     """Pair expected notebook names with submitted files: exact, then normalised, then close."""
     matched: dict[str, Path] = {}
@@ -44,10 +39,10 @@ def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[st
             if rule == "exact":
                 hits = [p for p in left if p.name == name]
             elif rule == "normal":
-                hits = [p for p in left if _normal(p.name) == _normal(name)]
+                hits = [p for p in left if normal_name(p.name) == normal_name(name)]
             else:
-                names = {_normal(p.name): p for p in left}
-                close = difflib.get_close_matches(_normal(name), list(names), n=1, cutoff=_MATCH_CUTOFF)
+                names = {normal_name(p.name): p for p in left}
+                close = difflib.get_close_matches(normal_name(name), list(names), n=1, cutoff=_MATCH_CUTOFF)
                 hits = [names[close[0]]] if close else []
             if hits:
                 matched[name] = hits[0]

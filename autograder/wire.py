@@ -88,7 +88,7 @@ def encode(obj: Any, _depth: int = 0) -> Any:
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in _ARRAY_KINDS:
             return {OPAQUE: f"numpy.ndarray[{obj.dtype}]"}
-        data = np.ascontiguousarray(obj)
+        data = obj if obj.flags.c_contiguous else np.array(obj, order="C")  # keeps 0-d arrays 0-d
         return {
             ARRAY: base64.b64encode(data.tobytes()).decode("ascii"),
             "dtype": data.dtype.str,

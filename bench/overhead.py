@@ -1,0 +1,117 @@
+"""Harness overhead per submission: kernel start, execution, checks and report, for a
+trivial three-question notebook (the toy assignment in tests/assignments/trivial).
+
+Prints the stages of one submission, the median over a batch graded in one process,
+the median of cold runs of the command line, and, as its last line, the median
+seconds per submission in a batch. Target: at most 1.5 s on a 2-core machine.
+
+    python bench/overhead.py [--submissions 12] [--cold-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIVIAL = ROOT / "tests" / "assignments" / "trivial"
+CELLS = [
+    "import numpy as np\nanswer = 6 * 7",
+    "def double(x):\n    return np.asarray(x) * SCALE",
+    "def classify(x):\n    return (np.asarray(x) > 0).astype(int)",
+]
+
+
+def write_submissions(folder: Path, count: int) -> list[Path]:
+    paths = []
+    for index in range(count):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        parameters = nbformat.v4.new_code_cell("SCALE = 1")
+        parameters.metadata["tags"] = ["parameters"]
+        nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in CELLS)]
+        path = folder / f"student{index:02d}" / "trivial.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+        paths.append(path.parent)
+    return paths
+
+
+def stages(assignment, submission_path: Path, out: Path) -> dict[str, float]:
+    """One submission, stage by stage (the same calls grade_submission makes)."""
+    from autograder.check import run_checks
+    from autograder.intake import digest, open_submission
+    from autograder.pipeline import GradeOptions, start
+    from autograder.report import write_submission
+    from autograder.score import score
+
+    times = {}
+    began = time.perf_counter()
+    submission = open_submission(submission_path)
+    started = start(assignment, submission, options=GradeOptions())
+    times["intake, preflight, kernel start and execution"] = time.perf_counter() - began
+    mark = time.perf_counter()
+    log = run_checks(started.session)
+    times["checks (pytest in-process, probes)"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    grade = score(started.session)
+    write_submission(out, grade, source=str(submission_path), digest=digest(submission_path),
+                     executed=started.executed(), log=log)
+    times["score and report"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    started.close()
+    times["kernel shutdown and clean-up"] = time.perf_counter() - mark
+    assert grade.auto_points == grade.auto_max, "the trivial submission should earn every point"
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=12)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    args = parser.parse_args()
+
+    from autograder.assignment import load_assignment
+    from autograder.intake import open_submission
+    from autograder.pipeline import grade_submission
+
+    assignment = load_assignment(TRIVIAL)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        paths = write_submissions(folder / "batch", args.submissions + 1)
+        for name, seconds in stages(assignment, paths[0], folder / "staged").items():
+            print(f"  {name:48s} {seconds:6.3f} s")
+
+        per_submission = []
+        for index, path in enumerate(paths[1:]):
+            began = time.perf_counter()
+            grade = grade_submission(assignment, open_submission(path), out=folder / "out" / str(index))
+            per_submission.append(time.perf_counter() - began)
+            assert grade.auto_points == grade.auto_max
+
+        cold = []
+        for index in range(args.cold_runs):
+            began = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "autograder", "grade", str(TRIVIAL), str(paths[0]),
+                 "-o", str(folder / "cold" / str(index))],
+                check=True, capture_output=True,
+            )
+            cold.append(time.perf_counter() - began)
+
+    print(f"batch of {len(per_submission)} in one process: min {min(per_submission):.3f} s, "
+          f"max {max(per_submission):.3f} s")
+    print(f"cold command line (fresh process, one submission), median of {len(cold)}: "
+          f"{statistics.median(cold):.3f} s")
+    print(f"median seconds per submission: {statistics.median(per_submission):.3f}")
+
+
+if __name__ == "__main__":
+    main()

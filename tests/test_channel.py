@@ -1,0 +1,129 @@
+"""The probe channel on a real kernel: what a check can ask, and how each failure reads."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.channel import KernelChannel
+from autograder.errors import KernelDied, NotCallable, NotDefined, ProbeTimeout, StudentRaised
+from autograder.execute import execute_notebook
+from autograder.sandbox import LocalSandbox, private_dir
+from autograder.wire import Opaque
+
+from .conftest import notebook
+
+CELLS = [
+    "import numpy as np\nimport time",
+    "def scale(x, by=2):\n    print('scaling')\n    return np.asarray(x) * by",
+    "def broken(x):\n    return helper(x)\n\ndef helper(x):\n    raise ValueError(f'bad input {x}')",
+    "class Model:\n    weight = np.arange(3.0)\nmodel = Model()\ncount = 3",
+    "def slow():\n    time.sleep(60)",
+    "def gen():\n    yield 1",
+    "def uses_missing():\n    return undefined_helper()",
+    "def predict(x):\n    return x +",  # a syntax error: predict is never defined
+]
+
+
+@pytest.fixture(scope="module")
+def channel():
+    sandbox = LocalSandbox()
+    workdir = Path(tempfile.mkdtemp())
+    live = execute_notebook(
+        notebook(*CELLS),
+        name="probe.ipynb",
+        manager=sandbox.kernel_manager(private_dir()),
+        cwd=workdir,
+        env=sandbox.kernel_env(workdir),
+        cell_timeout=20,
+        total_timeout=60,
+        max_output_bytes=100_000,
+    )
+    yield KernelChannel(live, timeout=10)
+    live.shutdown()
+
+
+def test_call_with_arrays_and_keywords(channel):
+    result = channel.call("scale", np.arange(4.0), by=3)
+    assert result.tolist() == [0, 3, 6, 9]
+    assert channel.printed == "scaling\n"
+
+
+def test_read_variables_and_attributes(channel):
+    assert channel.get("count") == 3
+    assert channel.get("model.weight").tolist() == [0, 1, 2]
+    assert channel.get("model") == Opaque("__main__.Model")
+
+
+def test_describe(channel):
+    assert channel.describe("scale") == {"defined": True, "type": "builtins.function", "callable": True}
+    assert channel.describe("nothing") == {"defined": False}
+
+
+def test_a_student_exception_carries_the_student_traceback(channel):
+    with pytest.raises(StudentRaised) as caught:
+        channel.call("broken", 5)
+    assert str(caught.value) == "`broken` raised ValueError: bad input 5"
+    text = "\n".join(caught.value.traceback)
+    assert "in helper" in text and "autograder" not in text
+
+
+def test_an_undefined_name_points_at_the_failing_cell(channel):
+    with pytest.raises(NotDefined) as caught:
+        channel.call("predict", 1)
+    assert "`predict` is not defined in probe.ipynb" in str(caught.value)
+    assert "the cell defining it failed (cell 8 failed with SyntaxError" in str(caught.value)
+
+
+def test_a_value_is_not_a_function(channel):
+    with pytest.raises(NotCallable, match="`count` is a int, not a function"):
+        channel.call("count")
+
+
+def test_unencodable_results_arrive_as_opaque(channel):
+    assert isinstance(channel.call("gen"), Opaque)
+
+
+def test_a_probe_runs_in_the_student_namespace(channel):
+    assert channel.probe("def probe(x):\n    return scale(x, by=count)", [1.0, 2.0]).tolist() == [3, 6]
+
+
+def test_a_probe_naming_a_missing_variable_reads_as_not_defined(channel):
+    with pytest.raises(NotDefined, match="`w_trained` is not defined"):
+        channel.probe("def probe():\n    return w_trained")
+
+
+def test_a_missing_name_inside_student_code_is_the_student_error(channel):
+    with pytest.raises(StudentRaised, match="NameError"):
+        channel.call("uses_missing")
+
+
+def test_a_slow_call_times_out_and_the_kernel_stays_usable(channel):
+    with pytest.raises(ProbeTimeout, match="`slow` did not finish within 1 s"):
+        channel.call("slow", timeout=1)
+    assert channel.get("count") == 3
+
+
+def test_a_dead_kernel_is_reported(tmp_path: Path):
+    sandbox = LocalSandbox()
+    live = execute_notebook(
+        notebook("import os\ndef crash():\n    os._exit(1)"),
+        name="crash.ipynb",
+        manager=sandbox.kernel_manager(private_dir()),
+        cwd=tmp_path,
+        env=sandbox.kernel_env(tmp_path),
+        cell_timeout=20,
+        total_timeout=60,
+        max_output_bytes=100_000,
+    )
+    channel = KernelChannel(live, timeout=5)
+    try:
+        with pytest.raises(KernelDied):
+            channel.call("crash")
+        with pytest.raises(KernelDied):
+            channel.get("os")
+    finally:
+        live.shutdown()

@@ -1,0 +1,105 @@
+"""Execution on a real kernel: nbgrader's defaults, limits, and the kernel kept alive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.channel import KernelChannel
+from autograder.execute import MARKER, LiveNotebook, execute_notebook
+from autograder.sandbox import LocalSandbox, private_dir
+
+from .conftest import notebook
+
+
+def run(nb, tmp_path: Path, **limits) -> LiveNotebook:
+    sandbox = LocalSandbox()
+    settings = {"cell_timeout": 20, "total_timeout": 120, "max_output_bytes": 100_000, "parameters": None}
+    settings.update(limits)
+    return execute_notebook(
+        nb,
+        name="test.ipynb",
+        manager=sandbox.kernel_manager(private_dir()),
+        cwd=tmp_path,
+        env=sandbox.kernel_env(tmp_path),
+        **settings,
+    )
+
+
+@pytest.fixture
+def live_run(tmp_path: Path):
+    opened: list[LiveNotebook] = []
+
+    def start(nb, **limits) -> LiveNotebook:
+        opened.append(run(nb, tmp_path, **limits))
+        return opened[-1]
+
+    yield start
+    for live in opened:
+        live.shutdown()
+
+
+def statuses(live: LiveNotebook) -> list[str]:
+    return [cell.status for cell in live.run.cells]
+
+
+def test_errors_do_not_stop_the_notebook_and_stderr_is_not_an_error(live_run):
+    live = live_run(
+        notebook(
+            "import sys\nprint('progress 50%', file=sys.stderr)",
+            "raise ValueError('boom')",
+            "after = 1",
+        )
+    )
+    assert statuses(live) == ["ok", "error", "ok"]
+    failed = live.run.cells[1]
+    assert (failed.ename, failed.evalue) == ("ValueError", "boom")
+    assert any("ValueError: boom" in line for line in failed.traceback)
+    assert KernelChannel(live, timeout=10).get("after") == 1
+
+
+def test_a_cell_past_its_limit_is_interrupted_and_marked(live_run):
+    live = live_run(notebook("import time\nwhile True:\n    time.sleep(0.05)", "after = 2"), cell_timeout=2)
+    assert statuses(live) == ["timeout", "ok"]
+    timed_out = live.nb.cells[0]
+    assert timed_out.metadata["autograder"]["status"] == "timeout"
+    markers = [o.get("text", "") for o in timed_out.outputs if MARKER in o.get("text", "")]
+    assert markers and "2 s (per-cell time limit)" in markers[0]
+    assert KernelChannel(live, timeout=10).get("after") == 2
+
+
+def test_the_total_limit_skips_the_rest(live_run):
+    live = live_run(notebook("import time\ntime.sleep(30)", "late = 1"), cell_timeout=20, total_timeout=3)
+    assert statuses(live) == ["timeout", "skipped"]
+    assert "total time limit" in live.run.cells[0].note
+    assert "total time limit" in live.run.problem
+
+
+def test_huge_output_is_cut_with_a_marker(live_run):
+    live = live_run(notebook("for i in range(20000):\n    print('x' * 100)", "done = True"), max_output_bytes=10_000)
+    kept = "".join(o.get("text", "") for o in live.nb.cells[0].outputs)
+    assert len(kept) < 20_000 and "output cut" in kept
+    assert live.run.truncated_cells == [1]
+    assert statuses(live) == ["ok", "ok"]
+
+
+def test_parameters_are_injected_after_the_parameters_cell(live_run):
+    live = live_run(notebook("value = EPOCHS * 2", parameters="EPOCHS = 100"), parameters={"EPOCHS": 3})
+    assert KernelChannel(live, timeout=10).get("value") == 6
+    tags = [cell.metadata.get("tags", []) for cell in live.nb.cells]
+    assert tags[1] == ["injected-parameters"]
+    assert [cell.number for cell in live.run.cells] == [1, 1, 2]  # the injected cell is not the student's
+
+
+def test_a_dead_kernel_is_reported_and_the_rest_skipped(live_run):
+    live = live_run(notebook("x = 1", "import os\nos._exit(3)", "y = 2"))
+    assert statuses(live) == ["ok", "died", "skipped"]
+    assert "died" in live.run.problem
+
+
+def test_a_kernel_that_cannot_start_is_a_notebook_problem(tmp_path: Path):
+    (tmp_path / "ipykernel_launcher.py").write_text("raise SystemExit(1)\n", encoding="utf-8")
+    live = run(notebook("x = 1"), tmp_path)
+    assert "could not start" in live.run.problem
+    assert live.run.cells == []
