@@ -18,6 +18,7 @@ from .errors import AutograderError, UsageError
 from .intake import discover, open_submission
 from .variants import write_sample_batch
 from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
+from .preflight import match_notebooks
 from .report import render
 
 console = Console(stderr=False)
@@ -140,10 +141,15 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     """Self-check a notebook (or the zip or folder about to be submitted) against the
     public items. Exits 1 when a public item is not yet earned."""
     target = load_assignment(assignment)
+    notebooks: tuple[str, ...] = ()
+    if path.suffix.lower() == ".ipynb":  # one notebook: check the items graded from it
+        matched, _ = match_notebooks([spec.file for spec in target.rubric.notebooks], [path])
+        notebooks = tuple(matched)
     submission = open_submission(path)
     try:
         with console.status("running the notebooks and the public checks..."):
-            result = grade_submission(target, submission, options=_options(**limits, public_only=True))
+            options = _options(**limits, public_only=True, notebooks=notebooks)
+            result = grade_submission(target, submission, options=options)
     finally:
         submission.close()
     render(result, console=console)

@@ -47,6 +47,7 @@ class CheckSession:
     channels: dict[str, KernelChannel] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # notebook -> why it cannot be probed
     public_only: bool = False
+    only_notebooks: set[str] = field(default_factory=set)  # empty: every notebook of the rubric
     runs: list[NotebookRun] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     outcomes: list[TestOutcome] = field(default_factory=list)
@@ -54,6 +55,17 @@ class CheckSession:
     problems: list[str] = field(default_factory=list)  # the checks disagree with the rubric
     selected_items: set[str] = field(default_factory=set)
     on_teardown: list[Callable[[], None]] = field(default_factory=list)
+
+    def notebook_of(self, item_id: str) -> str | None:
+        rubric = self.assignment.rubric
+        return rubric.notebook_for(rubric.item(item_id)[0].id)
+
+    def in_scope(self, item_id: str) -> bool:
+        """Whether this run grades the item: public if only public, its notebook selected."""
+        item = self.assignment.rubric.item(item_id)[1]
+        if self.public_only and item.visibility != "public":
+            return False
+        return not self.only_notebooks or self.notebook_of(item_id) in self.only_notebooks
 
     def channel_for(self, item_id: str) -> KernelChannel:
         rubric = self.assignment.rubric

@@ -42,6 +42,7 @@ class GradeOptions:
     probe_timeout_s: float | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     public_only: bool = False
+    notebooks: tuple[str, ...] = ()  # grade only these of the rubric's notebooks; empty: all
 
     def limits(self, rubric_limits: Limits) -> Limits:
         changes = {
@@ -107,12 +108,13 @@ def start(
     sandbox = sandbox or LocalSandbox()
     rubric = assignment.rubric
     limits = options.limits(rubric.limits)
-    checked = preflight(rubric, submission)
+    checked = preflight(rubric, submission, only=options.notebooks)
     session = CheckSession(
         assignment,
         submission=submission.id,
         unavailable=dict(checked.unavailable),
         public_only=options.public_only,
+        only_notebooks=set(options.notebooks),
         findings=list(checked.findings),
     )
     started = Started(session)

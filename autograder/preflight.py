@@ -90,9 +90,10 @@ def unsaved_outputs(nb: NotebookNode) -> tuple[int, int]:
     return len(never), len(code)
 
 
-def preflight(rubric: Rubric, submission: Submission) -> Preflight:
+def preflight(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] = ()) -> Preflight:
+    """Match and read the expected notebooks (``only`` these, if given)."""
     result = Preflight()
-    expected = [spec.file for spec in rubric.notebooks]
+    expected = [spec.file for spec in rubric.notebooks if not only or spec.file in only]
     if submission.problem:
         for name in expected:
             result.unavailable[name] = submission.problem

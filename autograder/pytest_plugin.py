@@ -105,11 +105,7 @@ def pytest_collection_modifyitems(
     for question, item in rubric.items():
         if item.kind == "auto" and question.status == "ready" and item.id not in marked:
             grading.problems.append(f"item {item.id!r} is automatic but no check is marked for it")
-    selected = {
-        item_id
-        for item_id in marked
-        if not grading.public_only or rubric.item(item_id)[1].visibility == "public"
-    }
+    selected = {item_id for item_id in marked if grading.in_scope(item_id)}
     if grading.problems:  # a broken assignment grades nothing rather than something wrong
         selected = set()
     grading.selected_items = selected

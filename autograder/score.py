@@ -147,6 +147,7 @@ def _score_item(
     measured: list[Measurement],
     selected: set[str],
     problem: str,
+    session: CheckSession,
 ) -> ItemGrade:
     if question.status == "planned":
         return _blank(item, question.id, PLANNED, "no automatic check yet: awaiting a marker")
@@ -157,6 +158,9 @@ def _score_item(
             blank = _blank(item, question.id, FAILED, problem)
             blank.points = 0.0
             return blank
+        notebook = session.notebook_of(item.id)
+        if session.only_notebooks and notebook not in session.only_notebooks:
+            return _blank(item, question.id, NOT_CHECKED, f"not part of this check ({notebook} was not given)")
         return _blank(item, question.id, NOT_CHECKED, "checked by markers only")
     grade = _score_auto(item, outcomes, measured)
     grade.question = question.id
@@ -170,7 +174,9 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
     for outcome in session.outcomes:
         by_item.setdefault(outcome.item_id, []).append(outcome)
     items = [
-        _score_item(q, i, by_item.get(i.id, []), session.measurements.get(i.id, []), session.selected_items, problem)
+        _score_item(
+            q, i, by_item.get(i.id, []), session.measurements.get(i.id, []), session.selected_items, problem, session
+        )
         for q, i in rubric.items()
     ]
     return Grade(

@@ -18,30 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = ROOT / "tests" / "assignments" / "trivial"
-CELLS = [
-    "import numpy as np\nanswer = 6 * 7",
-    "def double(x):\n    return np.asarray(x) * SCALE",
-    "def classify(x):\n    return (np.asarray(x) > 0).astype(int)",
-]
+sys.path.insert(0, str(ROOT))
+from tests.assignments.trivial.solution import write_solution  # noqa: E402 (the toy assignment's solution)
 
 
 def write_submissions(folder: Path, count: int) -> list[Path]:
-    paths = []
-    for index in range(count):
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        parameters = nbformat.v4.new_code_cell("SCALE = 1")
-        parameters.metadata["tags"] = ["parameters"]
-        nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in CELLS)]
-        path = folder / f"student{index:02d}" / "trivial.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-        paths.append(path.parent)
-    return paths
+    return [write_solution(folder / f"student{i:02d}" / "trivial.ipynb").parent for i in range(count)]
 
 
 def stages(assignment, submission_path: Path, out: Path) -> dict[str, float]:

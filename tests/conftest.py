@@ -2,42 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder.assignment import Assignment, load_assignment
+from autograder.execute import LiveNotebook, execute_notebook
+from autograder.sandbox import LocalSandbox, private_dir
+
+from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = ROOT / "tests" / "assignments" / "trivial"
 
-#: The toy assignment's solution: every automatic item earned.
-TRIVIAL_CELLS = [
-    "import numpy as np\nanswer = 6 * 7",
-    "def double(x):\n    return np.asarray(x) * SCALE",
-    "def classify(x):\n    return (np.asarray(x) > 0).astype(int)",
-]
+TRIVIAL_CELLS = CELLS
 
 
-def notebook(*cells: str, parameters: str | None = None) -> nbformat.NotebookNode:
-    """A v4 notebook of code cells; ``parameters`` becomes a first cell tagged ``parameters``."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
-    return nb
-
-
-def write_notebook(path: Path, *cells: str, parameters: str | None = "SCALE = 1") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook(*cells, parameters=parameters), path)
-    return path
+def start_live(nb, workdir: Path, *, name: str = "test.ipynb", **limits) -> LiveNotebook:
+    """Execute ``nb`` in the local sandbox and return it with its kernel alive."""
+    sandbox = LocalSandbox()
+    settings = {"cell_timeout": 20, "total_timeout": 120, "max_output_bytes": 100_000, **limits}
+    return execute_notebook(
+        nb,
+        name=name,
+        manager=sandbox.kernel_manager(private_dir()),
+        cwd=workdir,
+        env=sandbox.kernel_env(workdir),
+        **settings,
+    )
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -48,7 +43,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
         text=True,
         cwd=cwd,
         timeout=timeout,
-        env={**__import__("os").environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 

@@ -10,11 +10,9 @@ import pytest
 
 from autograder.channel import KernelChannel
 from autograder.errors import KernelDied, NotCallable, NotDefined, ProbeTimeout, StudentRaised
-from autograder.execute import execute_notebook
-from autograder.sandbox import LocalSandbox, private_dir
 from autograder.wire import Opaque
 
-from .conftest import notebook
+from .conftest import notebook, start_live
 
 CELLS = [
     "import numpy as np\nimport time",
@@ -30,18 +28,7 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def channel():
-    sandbox = LocalSandbox()
-    workdir = Path(tempfile.mkdtemp())
-    live = execute_notebook(
-        notebook(*CELLS),
-        name="probe.ipynb",
-        manager=sandbox.kernel_manager(private_dir()),
-        cwd=workdir,
-        env=sandbox.kernel_env(workdir),
-        cell_timeout=20,
-        total_timeout=60,
-        max_output_bytes=100_000,
-    )
+    live = start_live(notebook(*CELLS), Path(tempfile.mkdtemp()), total_timeout=60, name="probe.ipynb")
     yield KernelChannel(live, timeout=10)
     live.shutdown()
 
@@ -108,17 +95,7 @@ def test_a_slow_call_times_out_and_the_kernel_stays_usable(channel):
 
 
 def test_a_dead_kernel_is_reported(tmp_path: Path):
-    sandbox = LocalSandbox()
-    live = execute_notebook(
-        notebook("import os\ndef crash():\n    os._exit(1)"),
-        name="crash.ipynb",
-        manager=sandbox.kernel_manager(private_dir()),
-        cwd=tmp_path,
-        env=sandbox.kernel_env(tmp_path),
-        cell_timeout=20,
-        total_timeout=60,
-        max_output_bytes=100_000,
-    )
+    live = start_live(notebook("import os\ndef crash():\n    os._exit(1)"), tmp_path, name="crash.ipynb")
     channel = KernelChannel(live, timeout=5)
     try:
         with pytest.raises(KernelDied):

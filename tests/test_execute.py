@@ -7,24 +7,9 @@ from pathlib import Path
 import pytest
 
 from autograder.channel import KernelChannel
-from autograder.execute import MARKER, LiveNotebook, execute_notebook
-from autograder.sandbox import LocalSandbox, private_dir
+from autograder.execute import MARKER, LiveNotebook
 
-from .conftest import notebook
-
-
-def run(nb, tmp_path: Path, **limits) -> LiveNotebook:
-    sandbox = LocalSandbox()
-    settings = {"cell_timeout": 20, "total_timeout": 120, "max_output_bytes": 100_000, "parameters": None}
-    settings.update(limits)
-    return execute_notebook(
-        nb,
-        name="test.ipynb",
-        manager=sandbox.kernel_manager(private_dir()),
-        cwd=tmp_path,
-        env=sandbox.kernel_env(tmp_path),
-        **settings,
-    )
+from .conftest import notebook, start_live
 
 
 @pytest.fixture
@@ -32,7 +17,7 @@ def live_run(tmp_path: Path):
     opened: list[LiveNotebook] = []
 
     def start(nb, **limits) -> LiveNotebook:
-        opened.append(run(nb, tmp_path, **limits))
+        opened.append(start_live(nb, tmp_path, **limits))
         return opened[-1]
 
     yield start
@@ -100,6 +85,6 @@ def test_a_dead_kernel_is_reported_and_the_rest_skipped(live_run):
 
 def test_a_kernel_that_cannot_start_is_a_notebook_problem(tmp_path: Path):
     (tmp_path / "ipykernel_launcher.py").write_text("raise SystemExit(1)\n", encoding="utf-8")
-    live = run(notebook("x = 1"), tmp_path)
+    live = start_live(notebook("x = 1"), tmp_path)
     assert "could not start" in live.run.problem
     assert live.run.cells == []

@@ -203,3 +203,13 @@ def test_question_1_answers_come_from_the_declared_weights(tmp_path: Path):
     grade = grade_submission(assignment, open_submission(ROOT / "reference_solutions" / "ece4179-2023"))
     lost = {i.id for i in grade.items if i.question == "1" and i.kind == "auto" and i.points == 0}
     assert lost == {"1.1", "1.2", "1.3", "1.4"}  # w25's update is 0 either way: neuron 5 is inactive
+
+
+def test_self_checking_one_notebook_checks_only_its_items():
+    reference = ROOT / "reference_solutions" / "ece4179-2023" / "Q1_Q2_calculations.ipynb"
+    done = run_cli("check", "ece4179-2023", reference)
+    assert done.returncode == 0, done.stdout
+    lines = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("│ ")}
+    assert "passed" in lines["2b"]
+    assert "checked by markers only" in lines["1.4"]  # hidden: markers see it, students do not
+    assert "not part of this check (Q3_regression.ipynb was not given)" in lines["3.2f"]
