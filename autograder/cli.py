@@ -16,10 +16,10 @@ from .assignment import Assignment, load_assignment
 from .check import collect_problems
 from .errors import AutograderError, UsageError
 from .intake import discover, open_submission
-from .variants import write_sample_batch
 from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
 from .preflight import match_notebooks
 from .report import render
+from .variants import write_sample_batch
 
 console = Console(stderr=False)
 errors = Console(stderr=True)

@@ -100,6 +100,16 @@ def test_regrade_grades_again(tmp_path: Path):
     assert again.returncode == 0 and "skipped" not in again.stdout
 
 
+def test_parameters_from_the_command_line_reach_the_notebook(tmp_path: Path):
+    notebook = write_notebook(tmp_path / "sub" / "trivial.ipynb", *TRIVIAL_CELLS)
+    out = tmp_path / "results"
+    done = run_cli("grade", TRIVIAL, notebook, "-o", out, "--param", "SCALE=3")  # the rubric says 2
+    assert done.returncode == 0, done.stderr
+    double = items(record(out, "trivial"))["2a"]
+    assert double["points"] == 0 and "expected -6, got -9" in double["reason"]
+    assert run_cli("grade", TRIVIAL, notebook, "--param", "3").returncode == 2
+
+
 def test_self_check_shows_public_items_and_exits_by_result(tmp_path: Path):
     good = write_notebook(tmp_path / "good" / "trivial.ipynb", *TRIVIAL_CELLS)
     done = run_cli("check", TRIVIAL, good)
