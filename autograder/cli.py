@@ -14,12 +14,14 @@ from rich.table import Table
 
 from .assignment import Assignment, load_assignment
 from .check import collect_problems
+from .data import DATASETS, SCALES, missing, synth
 from .errors import AutograderError, UsageError
 from .intake import discover, open_submission
 from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
 from .preflight import match_notebooks
 from .report import render
 from .variants import write_sample_batch
+from .verify import verify
 
 console = Console(stderr=False)
 errors = Console(stderr=True)
@@ -42,16 +44,20 @@ def _limit_options(function: Any) -> Any:
             click.option("--total-timeout", type=float, help="Seconds per notebook (default: the rubric's)."),
             click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Value for the notebooks' parameters cell (repeatable)."),
+            click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                         help="The course's data folder (for assignments that read datasets)."),
+            click.option("--synthetic", is_flag=True,
+                         help="Without --data: use small synthetic stand-ins for the datasets."),
         ]
     ):
         function = option(function)
     return function
 
 
-def _options(cell_timeout: float | None, total_timeout: float | None, params: tuple[str, ...], **extra: Any) -> GradeOptions:
-    return GradeOptions(
-        cell_timeout_s=cell_timeout, total_timeout_s=total_timeout, parameters=_parameters(params), **extra
-    )
+def _options(cell_timeout: float | None, total_timeout: float | None, params: tuple[str, ...],
+             data_dir: Path | None, synthetic: bool, **extra: Any) -> GradeOptions:
+    return GradeOptions(cell_timeout_s=cell_timeout, total_timeout_s=total_timeout, parameters=_parameters(params),
+                        data_dir=data_dir, synthetic=synthetic, **extra)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,8 +131,8 @@ def demo(assignment: str, out: Path) -> None:
     target = load_assignment(assignment)
     archives = write_sample_batch(target, out / "submissions")
     console.print(f"sample batch: {len(archives)} submissions in {out / 'submissions'}/")
-    entries = _grade_with_progress(target, [out / "submissions"], out=out / "results", options=GradeOptions(),
-                                   regrade=False)
+    entries = _grade_with_progress(target, [out / "submissions"], out=out / "results",
+                                   options=GradeOptions(synthetic=True), regrade=False)
     console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt; gradebook: "
                   f"{out / 'results' / 'summary.csv'}")
     if any(entry.status == "error" for entry in entries):
@@ -145,6 +151,9 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     if path.suffix.lower() == ".ipynb":  # one notebook: check the items graded from it
         matched, _ = match_notebooks([spec.file for spec in target.rubric.notebooks], [path])
         notebooks = tuple(matched)
+    if target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"]):
+        limits["synthetic"] = True
+        console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")
     submission = open_submission(path)
     try:
         with console.status("running the notebooks and the public checks..."):
@@ -179,6 +188,78 @@ def templates(assignment: str, check_only: bool) -> None:
         return
     for path in generate(target):
         console.print(f"wrote {path}")
+
+
+@cli.command(name="verify")
+@click.argument("assignment")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The course's data folder (datasets and pretrained weights).")
+@click.option("--synthetic", is_flag=True, help="Without --data: synthetic stand-ins.")
+@click.option("--scale", type=click.Choice(SCALES), default="full", show_default=True,
+              help="Size of the synthetic stand-ins.")
+@click.option("--quick", is_flag=True, help="The rubric's small epochs and sizes instead of the notebooks' own.")
+@click.option("--device", default="auto", show_default=True, help="DEVICE given to the notebooks: auto, cpu, cuda.")
+@click.option("--cell-timeout", type=float, help="Seconds per cell (default: the rubric's).")
+@click.option("--total-timeout", type=float, help="Seconds per notebook (default: the rubric's).")
+def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scale: str, quick: bool, device: str,
+                   cell_timeout: float | None, total_timeout: float | None) -> None:
+    """Run the reference notebooks at full size and report every metric against its
+    threshold, with timings: how course staff prove the thresholds hold."""
+    target = load_assignment(assignment)
+    options = GradeOptions(data_dir=data_dir, synthetic=synthetic, synthetic_scale=scale, full_size=not quick,
+                           parameters={"DEVICE": device}, cell_timeout_s=cell_timeout, total_timeout_s=total_timeout)
+    with console.status(f"running the reference notebooks of {target.id}..."):
+        result = verify(target, options=options)
+    table = Table(title=f"{target.id}: reference solutions ({result.seconds:.0f} s)", title_justify="left")
+    for column in ("Item", "Measured against the rubric", "Points", "Status"):
+        table.add_column(column)
+    for item in result.grade.items:
+        if item.status in ("passed", "partial", "failed", "error"):
+            shown = item.reason if item.measurements or item.status != "passed" else "check passed"
+            table.add_row(item.id, shown, f"{item.points:g} / {item.max_points:g}", item.status)
+    console.print(table)
+    for notebook in result.grade.notebooks:
+        note = f"  [red]{notebook['problem']}[/]" if notebook["problem"] else ""
+        console.print(f"{notebook['notebook']}: {notebook['seconds']:.1f} s{note}")
+    for line in result.provenance:
+        console.print(line)
+    if not result.complete:
+        console.print(f"[red]the reference earns {result.grade.auto_points:g} of {result.grade.auto_max:g} automatic points[/]")
+        sys.exit(1)
+    console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g})[/]")
+
+
+@cli.group()
+def data() -> None:
+    """Datasets in their real formats: synthetic stand-ins, and checking a data folder."""
+
+
+@data.command(name="synth")
+@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", type=click.Choice(SCALES), default="small", show_default=True,
+              help="small: seconds to make, for tests; full: the real dataset's sizes.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def data_synth(dataset: str, folder: Path, scale: str, seed: int) -> None:
+    """Write a synthetic DATASET into FOLDER in exactly the real on-disk format."""
+    with console.status(f"writing synthetic {dataset} ({scale})..."):
+        written = synth(dataset, folder, scale=scale, seed=seed)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@data.command(name="check")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--assignment", "assignment_ref", help="Check the datasets this assignment reads (default: all).")
+def data_check(folder: Path, assignment_ref: str | None) -> None:
+    """Say whether FOLDER holds the datasets, in the layout the grader reads."""
+    names = load_assignment(assignment_ref).rubric.datasets() if assignment_ref else sorted(DATASETS)
+    problems = missing(list(names), folder)
+    for problem in problems:
+        console.print(f"[red]missing:[/] {problem}")
+    if problems:
+        sys.exit(1)
+    console.print(f"{folder} holds {', '.join(names)}")
 
 
 @cli.command(name="rubric")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .assignment import Assignment
 from .channel import KernelChannel
+from .data.context import DataContext
 from .errors import NotebookMissing
 from .execute import NotebookRun
 
@@ -48,6 +50,8 @@ class CheckSession:
     unavailable: dict[str, str] = field(default_factory=dict)  # notebook -> why it cannot be probed
     public_only: bool = False
     only_notebooks: set[str] = field(default_factory=set)  # empty: every notebook of the rubric
+    data: DataContext | None = None  # datasets: trusted source and the kernels' view
+    parameters: dict[str, Any] = field(default_factory=dict)  # what each parameters cell was given
     runs: list[NotebookRun] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     outcomes: list[TestOutcome] = field(default_factory=list)

@@ -21,6 +21,7 @@ from nbformat import NotebookNode
 
 from .assignment import Assignment
 from .channel import KernelChannel
+from .data.context import DataContext, open_data
 from .check import run_checks
 from .errors import AssignmentError, GraderError
 from .execute import LiveNotebook, execute_notebook
@@ -28,7 +29,7 @@ from .intake import Submission, digest, discover, open_submission, submission_id
 from .outcomes import CheckSession
 from .preflight import preflight
 from .report import load_record, write_batch_summary, write_submission
-from .rubric import Limits
+from .rubric import Limits, Rubric
 from .sandbox import LocalSandbox, private_dir
 from .score import Grade, score
 
@@ -43,6 +44,20 @@ class GradeOptions:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     public_only: bool = False
     notebooks: tuple[str, ...] = ()  # grade only these of the rubric's notebooks; empty: all
+    data_dir: Path | None = None  # the course's data folder, for assignments that read datasets
+    synthetic: bool = False  # without data_dir: grade on synthetic stand-ins
+    synthetic_scale: str | None = None  # None: the rubric's
+    full_size: bool = False  # on synthetic data too, keep the notebooks' own epochs and sizes
+
+    def open_data(self, rubric: Rubric) -> DataContext | None:
+        """The datasets the graded notebooks read; None when they read none."""
+        return open_data(rubric.datasets(self.notebooks), data_dir=self.data_dir, synthetic=self.synthetic,
+                         scale=self.synthetic_scale or rubric.synthetic.scale)
+
+    def notebook_parameters(self, rubric: Rubric, data: DataContext | None) -> dict[str, Any]:
+        """The rubric's values, the synthetic sizes when on synthetic data, then this run's."""
+        small = data is not None and data.synthetic and not self.full_size
+        return {**rubric.parameters, **(rubric.synthetic.parameters if small else {}), **self.parameters}
 
     def limits(self, rubric_limits: Limits) -> Limits:
         changes = {
@@ -74,8 +89,11 @@ class Started:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _stage_workdir(assignment: Assignment, submission: Submission, sources: dict[str, Path]) -> tuple[Path, dict[str, Path]]:
-    """Copy the submission into a fresh folder; stage the public data beside each notebook."""
+def _stage_workdir(
+    assignment: Assignment, submission: Submission, sources: dict[str, Path], datasets: DataContext | None
+) -> tuple[Path, dict[str, Path]]:
+    """Copy the submission into a fresh folder; stage the public data beside each notebook
+    and link the datasets' view into it."""
     workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{submission.id}-"))
     root = submission.root
     assert root is not None
@@ -87,13 +105,22 @@ def _stage_workdir(assignment: Assignment, submission: Submission, sources: dict
     else:
         shutil.copytree(root, copy, symlinks=True, ignore_dangling_symlinks=True)
         cwd_of = {name: copy / path.parent.relative_to(root) for name, path in sources.items()}
-    data = assignment.public_data_dir
+    public = assignment.public_data_dir
     spec = assignment.rubric.data
-    if data is not None and spec is not None:
-        if not data.is_dir():
-            raise AssignmentError(f"{assignment.id}: public data folder {data} does not exist")
+    if public is not None and spec is not None:
+        if not public.is_dir():
+            raise AssignmentError(f"{assignment.id}: public data folder {public} does not exist")
         for cwd in set(cwd_of.values()):
-            shutil.copytree(data, cwd / spec.stage_as, dirs_exist_ok=True)
+            shutil.copytree(public, cwd / spec.stage_as, dirs_exist_ok=True)
+    if datasets is not None:
+        stage_as = spec.stage_as if spec else "data"
+        for cwd in set(cwd_of.values()):
+            (cwd / stage_as).mkdir(exist_ok=True)
+            for entry in datasets.entries():
+                link = cwd / stage_as / entry.name
+                if link.exists() or link.is_symlink():
+                    shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
+                link.symlink_to(entry)
     return workdir, cwd_of
 
 
@@ -103,12 +130,20 @@ def start(
     *,
     options: GradeOptions,
     sandbox: LocalSandbox | None = None,
+    data: DataContext | None = None,
 ) -> Started:
-    """Stages intake → preflight → execute: every expected notebook run, kernels kept alive."""
+    """Stages intake → preflight → execute: every expected notebook run, kernels kept alive.
+
+    ``data`` is the run's datasets (see ``GradeOptions.open_data``); required when the
+    rubric lists datasets.
+    """
     sandbox = sandbox or LocalSandbox()
     rubric = assignment.rubric
+    if rubric.datasets(options.notebooks) and data is None:
+        raise GraderError(f"{assignment.id} reads datasets but none were opened for this run")
     limits = options.limits(rubric.limits)
     checked = preflight(rubric, submission, only=options.notebooks)
+    parameters = options.notebook_parameters(rubric, data)
     session = CheckSession(
         assignment,
         submission=submission.id,
@@ -116,14 +151,15 @@ def start(
         public_only=options.public_only,
         only_notebooks=set(options.notebooks),
         findings=list(checked.findings),
+        data=data,
+        parameters=parameters,
     )
     started = Started(session)
     if not checked.notebooks:
         return started
     try:
-        workdir, cwd_of = _stage_workdir(assignment, submission, checked.sources)
+        workdir, cwd_of = _stage_workdir(assignment, submission, checked.sources, data)
         started.scratch.append(workdir)
-        parameters = {**rubric.parameters, **options.parameters}
         for name, nb in checked.notebooks.items():
             sockets = private_dir()
             started.scratch.append(sockets)
@@ -154,9 +190,32 @@ def grade_submission(
     options: GradeOptions = GradeOptions(),
     sandbox: LocalSandbox | None = None,
     out: Path | None = None,
+    data: DataContext | None = None,
 ) -> Grade:
-    """Grade one submission; with ``out``, write its result folder there."""
-    started = start(assignment, submission, options=options, sandbox=sandbox)
+    """Grade one submission; with ``out``, write its result folder there.
+
+    ``data``: datasets opened for a whole batch; opened (and closed) here if not given.
+    """
+    own_data = data is None and bool(assignment.rubric.datasets(options.notebooks))
+    if own_data:
+        data = options.open_data(assignment.rubric)
+    try:
+        return _grade(assignment, submission, options=options, sandbox=sandbox, out=out, data=data)
+    finally:
+        if own_data and data is not None:
+            data.close()
+
+
+def _grade(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions,
+    sandbox: LocalSandbox | None,
+    out: Path | None,
+    data: DataContext | None,
+) -> Grade:
+    started = start(assignment, submission, options=options, sandbox=sandbox, data=data)
     try:
         session = started.session
         if submission.problem:
@@ -220,9 +279,29 @@ def grade_batch(
     A failure of one submission is recorded and the batch goes on; a broken assignment
     (its checks disagree with its rubric) stops the batch at once.
     """
-    assignment.rubric  # noqa: B018 (validate the rubric before any work)
-    sources = discover(paths, [spec.file for spec in assignment.rubric.notebooks])
+    rubric = assignment.rubric  # validated before any work
+    sources = discover(paths, [spec.file for spec in rubric.notebooks])
     out_dir.mkdir(parents=True, exist_ok=True)
+    data = options.open_data(rubric)
+    try:
+        return _grade_each(assignment, sources, out_dir=out_dir, options=options, regrade=regrade,
+                           sandbox=sandbox, listener=listener, data=data)
+    finally:
+        if data is not None:
+            data.close()
+
+
+def _grade_each(
+    assignment: Assignment,
+    sources: list[Path],
+    *,
+    out_dir: Path,
+    options: GradeOptions,
+    regrade: bool,
+    sandbox: LocalSandbox | None,
+    listener: Listener | None,
+    data: DataContext | None,
+) -> list[BatchEntry]:
     notify = listener or (lambda event, entry: None)
     entries: list[BatchEntry] = []
     for ident, source in zip(_unique_ids(sources), sources):
@@ -244,7 +323,7 @@ def grade_batch(
         began = time.monotonic()
         submission = open_submission(source, ident=ident)
         try:
-            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder)
+            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder, data=data)
             entry.totals = grade.totals()
             entry.message = grade.problem
         except (AssignmentError, KeyboardInterrupt):

@@ -26,7 +26,8 @@ import pytest
 
 from .assignment import Assignment
 from .channel import KernelChannel
-from .errors import StudentCodeError, StudentRaised
+from .data.context import DataContext
+from .errors import AssignmentError, StudentCodeError, StudentRaised
 from .outcomes import CheckSession, Measurement, TestOutcome
 from .rubric import Item, Tolerance
 
@@ -186,6 +187,22 @@ def given(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.fixture
 def tolerance(rubric_item: Item) -> Tolerance:
     return rubric_item.tolerance or DEFAULT_TOLERANCE
+
+
+@pytest.fixture
+def data(request: pytest.FixtureRequest) -> DataContext:
+    """The run's datasets: ``data.source`` (trusted, with held-out labels) and ``data.view``
+    (what kernels see); ``data.synthetic`` says whether they are stand-ins."""
+    grading, _ = _grading(request)
+    if grading.data is None:
+        raise AssignmentError(f"{grading.assignment.id}: a check asks for data but the rubric lists no datasets")
+    return grading.data
+
+
+@pytest.fixture
+def parameters(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The values the notebooks' parameters cells were given in this run."""
+    return _grading(request)[0].parameters
 
 
 @pytest.fixture

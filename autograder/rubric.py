@@ -134,9 +134,15 @@ class Question(_Strict):
         return self
 
 
+DatasetName = Literal["gtsrb", "faces", "landmarks", "weights"]
+
+
 class NotebookSpec(_Strict):
     file: str = Field(pattern=r"^[^/\\]+\.ipynb$")
     questions: list[str] = Field(min_length=1)
+    datasets: list[DatasetName] = Field(
+        default_factory=list, description="datasets this notebook reads from its data folder"
+    )
 
 
 class Policy(_Strict):
@@ -157,6 +163,15 @@ class DataSpec(_Strict):
     stage_as: str = Field(default="data", pattern=r"^[A-Za-z0-9._-]+$")
 
 
+class Synthetic(_Strict):
+    """How to grade with synthetic stand-ins for the datasets (tests, demos, self-checks)."""
+
+    scale: Literal["small", "full"] = "small"
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="parameters cell values sized for the synthetic data"
+    )
+
+
 class Rubric(_Strict):
     assignment: str = Field(pattern=_ID)
     title: str
@@ -168,6 +183,7 @@ class Rubric(_Strict):
         default_factory=dict, description="values the grader gives each notebook's parameters cell"
     )
     data: DataSpec | None = None
+    synthetic: Synthetic = Synthetic()
     notebooks: list[NotebookSpec] = Field(min_length=1)
     questions: list[Question] = Field(min_length=1)
 
@@ -210,6 +226,14 @@ class Rubric(_Strict):
             if question_id in spec.questions:
                 return spec.file
         return None
+
+    def datasets(self, notebooks: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """The datasets the given notebooks read (all notebooks when none are given)."""
+        names: list[str] = []
+        for spec in self.notebooks:
+            if not notebooks or spec.file in notebooks:
+                names += [name for name in spec.datasets if name not in names]
+        return names
 
     def given(self, item_id: str) -> dict[str, Any]:
         question, item = self.item(item_id)

@@ -121,6 +121,8 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
             grade.status, grade.reason = ERROR, f"the check recorded no {item.metric.name}"
             return grade
         fraction, grade.reason = describe_metric(item.metric, values[-1].value, values[-1].reference)
+        if values[-1].note:
+            grade.reason += f" ({values[-1].note})"
         grade.points = round(item.points * fraction, 6)
         grade.status = PASSED if fraction == 1.0 else PARTIAL if fraction > 0 else FAILED
     return grade

@@ -51,11 +51,19 @@ class Variant(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="GradeOptions fields for this variant")
     loses: list[str] | Literal["all"]
     partial: list[str] = Field(default_factory=list, description="items of `loses` that keep some points")
-    demo: bool = True
+    demo: bool = Field(default=False, description="part of the sample batch `autograder demo` grades")
 
 
 class VariantFile(_Strict):
     variants: list[Variant]
+
+
+def touched_notebooks(variant: Variant) -> tuple[str, ...]:
+    """The notebooks a variant of the reference changes; empty when it changes them all."""
+    if variant.base == "template":
+        return ()
+    names = {e.notebook for e in variant.edits} | {a.notebook for a in variant.add_cells}
+    return tuple(sorted(names | set(variant.drop) | set(variant.rename)))
 
 
 def load_variants(assignment: Assignment) -> list[Variant]:

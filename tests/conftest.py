@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import Assignment, load_assignment
+from autograder.data.context import CACHE_ENV
 from autograder.execute import LiveNotebook, execute_notebook
 from autograder.sandbox import LocalSandbox, private_dir
 
@@ -45,6 +46,14 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
         timeout=timeout,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic datasets are generated once per test session, outside the user's cache."""
+    folder = tmp_path_factory.mktemp("autograder-cache")
+    os.environ[CACHE_ENV] = str(folder)  # the command-line processes the tests start inherit it
+    return folder
 
 
 @pytest.fixture

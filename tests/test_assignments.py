@@ -13,7 +13,14 @@ from autograder.check import collect_problems
 from autograder.intake import open_submission
 from autograder.pipeline import GradeOptions, grade_submission
 from autograder.templates import stale
-from autograder.variants import automatic_items, build_variant, expected_losses, load_variants, lost_items
+from autograder.variants import (
+    automatic_items,
+    build_variant,
+    expected_losses,
+    load_variants,
+    lost_items,
+    touched_notebooks,
+)
 
 ASSIGNMENTS = available()
 CASES = [(a, None) for a in ASSIGNMENTS] + [
@@ -49,11 +56,12 @@ def test_every_automatic_item_is_broken_by_some_variant(assignment_id):
 def test_grading_loses_exactly_the_broken_items(assignment_id, variant_name, tmp_path: Path):
     assignment = load_assignment(assignment_id)
     if variant_name is None:
-        folder, options, expected, partial = assignment.reference_dir, GradeOptions(), set(), set()
+        folder, options, expected, partial = assignment.reference_dir, GradeOptions(synthetic=True), set(), set()
     else:
         variant = next(v for v in load_variants(assignment) if v.name == variant_name)
         folder = build_variant(assignment, variant, tmp_path / variant.name)
-        options = GradeOptions(**variant.options)
+        # Only the notebooks the variant changes run: the others are the reference's, graded above.
+        options = GradeOptions(**variant.options, synthetic=True, notebooks=touched_notebooks(variant))
         expected, partial = expected_losses(assignment, variant), set(variant.partial)
     grade = grade_submission(assignment, open_submission(folder), options=options)
     reasons = {item.id: f"{item.status}: {item.reason}" for item in grade.items}

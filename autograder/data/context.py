@@ -1,0 +1,95 @@
+"""Where an assignment's datasets come from for one grading run, and the kernel's view.
+
+The source is the marker's data folder (``--data``) or synthetic stand-ins generated
+once into a cache. The view is a copy of what students may see, made once per batch,
+with held-out labels removed; each submission's ``data/`` folder links to it. Checks
+read held-out labels from the source, which no kernel is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+from . import DATASETS, missing, stage, synth
+
+CACHE_ENV = "AUTOGRADER_CACHE"
+
+
+def cache_root() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autograder"
+
+
+def _generator_key() -> str:
+    """Changes whenever a generator's code changes, so the cache never serves stale data."""
+    sha = hashlib.sha256()
+    for module in sorted(DATASETS.values(), key=lambda m: m.__name__):
+        sha.update(Path(module.__file__).read_bytes())
+    return sha.hexdigest()[:12]
+
+
+def synthetic_source(names: list[str], *, scale: str = "small") -> Path:
+    """Synthetic stand-ins for ``names``, generated into the cache on first use."""
+    folder = cache_root() / "synthetic" / f"{scale}-{_generator_key()}"
+    for name in names:
+        done = folder / f".{name}.done"
+        if done.exists():
+            continue
+        partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=_ensure(folder)))
+        for entry in synth(name, partial, scale=scale):
+            target = folder / entry.name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(entry, target)
+        shutil.rmtree(partial, ignore_errors=True)
+        done.touch()
+    return folder
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class DataContext:
+    """The datasets of one grading run: trusted source, and the view kernels get."""
+
+    names: list[str]
+    source: Path
+    synthetic: bool
+    view: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="autograder-data-")))
+
+    def __post_init__(self) -> None:
+        stage(self.names, self.source, self.view)
+
+    def entries(self) -> list[Path]:
+        return sorted(self.view.iterdir())
+
+    def close(self) -> None:
+        shutil.rmtree(self.view, ignore_errors=True)
+
+
+def open_data(names: list[str], *, data_dir: Path | None, synthetic: bool, scale: str = "small") -> DataContext | None:
+    """The data of a run that needs ``names``: the marker's folder, or synthetic stand-ins."""
+    if not names:
+        return None
+    if data_dir is not None:
+        problems = missing(names, data_dir)
+        if problems:
+            raise UsageError(f"{data_dir} does not hold the datasets needed:\n" + "\n".join(f"  - {p}" for p in problems))
+        return DataContext(names, data_dir.resolve(), synthetic=False)
+    if synthetic:
+        return DataContext(names, synthetic_source(names, scale=scale), synthetic=True)
+    raise UsageError(
+        f"this assignment reads {', '.join(names)}: give --data DIR (the course's data folder) "
+        "or --synthetic (small synthetic stand-ins, for trying the grader out)"
+    )

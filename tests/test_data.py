@@ -1,0 +1,104 @@
+"""The data layer: real on-disk formats, synthetic stand-ins, and the kernel's view,
+which never holds a held-out label."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torchvision
+
+from autograder import data
+from autograder.data import faces, gtsrb, landmarks
+from autograder.data.context import DataContext, open_data, synthetic_source
+from autograder.errors import UsageError
+
+from .conftest import run_cli
+
+ALL = sorted(data.DATASETS)
+
+
+@pytest.fixture(scope="module")
+def source() -> Path:
+    return synthetic_source(ALL)
+
+
+def test_synthetic_gtsrb_reads_with_torchvision(source: Path):
+    train = torchvision.datasets.GTSRB(source, split="train")
+    test = torchvision.datasets.GTSRB(source, split="test")
+    assert sorted({label for _, label in train._samples}) == list(range(gtsrb.CLASSES))
+    image, label = test[0]
+    assert image.mode == "RGB" and 0 <= label < gtsrb.CLASSES
+    with gtsrb.labels_file(source).open(encoding="utf-8") as handle:
+        assert next(handle).strip() == ";".join(gtsrb.HEADER)
+
+
+def test_synthetic_faces_and_landmarks_have_the_course_formats(source: Path):
+    stored = np.load(source / faces.FILE)
+    assert stored.dtype == np.uint8 and stored.shape[1:] == (64, 64)
+    with np.load(source / landmarks.FILE) as arrays:
+        assert arrays["train_images"].shape[1:] == (224, 224, 3) and arrays["train_images"].dtype == np.uint8
+        assert arrays["test_landmarks"].shape[1:] == (68, 2)
+        assert 0 <= arrays["train_landmarks"].min() and arrays["train_landmarks"].max() < 224
+
+
+def test_missing_pieces_are_named(tmp_path: Path):
+    problems = data.missing(ALL, tmp_path)
+    assert any("43 class folders" in p for p in problems)
+    assert any("GT-final_test.csv" in p for p in problems)
+    assert any(faces.FILE in p for p in problems) and any(landmarks.FILE in p for p in problems)
+    np.save(tmp_path / faces.FILE, np.zeros((4, 32, 32), np.uint8))
+    assert any("should be N x 64 x 64 uint8" in p for p in data.missing(["faces"], tmp_path))
+
+
+def test_the_kernel_view_holds_no_held_out_labels(source: Path):
+    context = DataContext(ALL, source, synthetic=True)
+    try:
+        view = context.view
+        with gtsrb.labels_file(view).open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter=";"))
+        names, labels = gtsrb.read_labels(source)
+        assert [r["Filename"] for r in rows] == names and {r["ClassId"] for r in rows} == {"0"}
+        assert len(set(labels)) > 10  # the source has real labels; the view does not
+        with np.load(view / landmarks.FILE) as seen:
+            assert not seen["test_landmarks"].any()
+            assert seen["train_landmarks"].any()
+        held = faces.heldout(source)
+        visible = np.load(view / faces.FILE)
+        assert len(visible) + len(held) == len(np.load(source / faces.FILE))
+        assert not any(np.array_equal(face, visible_face) for face in held[:5] for visible_face in visible)
+    finally:
+        context.close()
+    assert not context.view.exists()
+
+
+def test_trivial_baselines_fail_the_thresholds(source: Path):
+    _, labels = gtsrb.read_labels(source)
+    assert np.bincount(labels).max() / len(labels) < 0.1  # majority class: far below 85%
+    with np.load(source / landmarks.FILE) as arrays:
+        mean = arrays["train_landmarks"].mean(axis=0)
+        assert np.mean((arrays["test_landmarks"] - mean) ** 2) > 1000  # the mean landmarks: no credit
+
+
+def test_a_run_needs_data_or_synthetic(tmp_path: Path):
+    assert open_data([], data_dir=None, synthetic=False) is None
+    with pytest.raises(UsageError, match="--data DIR .* or --synthetic"):
+        open_data(["gtsrb"], data_dir=None, synthetic=False)
+    with pytest.raises(UsageError, match="does not hold the datasets"):
+        open_data(["gtsrb"], data_dir=tmp_path, synthetic=False)
+
+
+def test_synthetic_data_is_generated_once(source: Path):
+    marker = source / ".gtsrb.done"
+    stamp = marker.stat().st_mtime_ns
+    assert synthetic_source(ALL) == source and marker.stat().st_mtime_ns == stamp
+
+
+def test_data_commands(tmp_path: Path):
+    done = run_cli("data", "synth", "faces", tmp_path)
+    assert done.returncode == 0 and (tmp_path / faces.FILE).is_file()
+    assert run_cli("data", "check", tmp_path, "--assignment", "ece4179-2023").returncode == 1
+    done = run_cli("data", "synth", "nothing", tmp_path)
+    assert done.returncode == 2 and "nothing" in done.stderr
