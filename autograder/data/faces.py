@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .files import single_file_problems
+
 FILE = "face_data.npy"
 SIZE = 64
 HELDOUT_FRACTION = 0.1
@@ -58,13 +60,7 @@ def _split(count: int) -> int:
 
 
 def missing(folder: Path) -> list[str]:
-    if not (folder / FILE).is_file():
-        return [f"{folder / FILE} is missing"]
-    try:
-        _load(folder)
-    except ValueError as error:
-        return [str(error)]
-    return []
+    return single_file_problems(folder, FILE, _load)
 
 
 def stage(source: Path, view: Path) -> None:

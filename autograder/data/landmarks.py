@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .files import single_file_problems
+
 FILE = "face_landmark.npz"
 SIZE = 224
 POINTS = 68
@@ -91,13 +93,7 @@ def _load(folder: Path) -> dict[str, np.ndarray]:
 
 
 def missing(folder: Path) -> list[str]:
-    if not (folder / FILE).is_file():
-        return [f"{folder / FILE} is missing"]
-    try:
-        _load(folder)
-    except ValueError as error:
-        return [str(error)]
-    return []
+    return single_file_problems(folder, FILE, _load)
 
 
 def stage(source: Path, view: Path) -> None:
