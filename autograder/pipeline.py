@@ -282,13 +282,20 @@ def grade_batch(
     rubric = assignment.rubric  # validated before any work
     sources = discover(paths, [spec.file for spec in rubric.notebooks])
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = options.open_data(rubric)
+    opened: list[DataContext | None] = []
+
+    def data() -> DataContext | None:
+        """The datasets' view, made when the first submission needs grading (a rerun may need none)."""
+        if not opened:
+            opened.append(options.open_data(rubric))
+        return opened[0]
+
     try:
         return _grade_each(assignment, sources, out_dir=out_dir, options=options, regrade=regrade,
                            sandbox=sandbox, listener=listener, data=data)
     finally:
-        if data is not None:
-            data.close()
+        if opened and opened[0] is not None:
+            opened[0].close()
 
 
 def _grade_each(
@@ -300,7 +307,7 @@ def _grade_each(
     regrade: bool,
     sandbox: LocalSandbox | None,
     listener: Listener | None,
-    data: DataContext | None,
+    data: Callable[[], DataContext | None],
 ) -> list[BatchEntry]:
     notify = listener or (lambda event, entry: None)
     entries: list[BatchEntry] = []
@@ -319,11 +326,12 @@ def _grade_each(
             entries.append(entry)
             notify("done", entry)
             continue
+        datasets = data()  # missing data is the batch's problem, not this submission's: it stops here
         notify("start", entry)
         began = time.monotonic()
         submission = open_submission(source, ident=ident)
         try:
-            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder, data=data)
+            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder, data=datasets)
             entry.totals = grade.totals()
             entry.message = grade.problem
         except (AssignmentError, KeyboardInterrupt):

@@ -224,3 +224,10 @@ def test_self_checking_one_notebook_checks_only_its_items():
     assert "passed" in lines["2b"]
     assert "checked by markers only" in lines["1.4"]  # hidden: markers see it, students do not
     assert "not part of this check (Q3_regression.ipynb was not given)" in lines["3.2f"]
+
+
+def test_a_batch_without_the_data_it_needs_stops_with_one_clear_message(tmp_path: Path):
+    reference = ROOT / "reference_solutions" / "ece4179-2023"
+    done = run_cli("grade", "ece4179-2023", reference, "-o", tmp_path / "out")
+    assert done.returncode == 2
+    assert "give --data DIR (the course's data folder) or --synthetic" in done.stderr
