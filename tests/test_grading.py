@@ -146,6 +146,8 @@ def _assignment_with_checks(tmp_path: Path, source: str) -> Assignment:
     return load_assignment(folder)
 
 
+# Deliberately broken checks: a check that raises and a check that skips must both score 0
+# with status `error` (the grader's fault, for a person to look at), never count as done.
 CHECKS_WITH_A_GRADER_BUG = '''
 import pytest
 
