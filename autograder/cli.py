@@ -19,7 +19,9 @@ from .errors import AutograderError, UsageError
 from .intake import discover, open_submission
 from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
 from .preflight import match_notebooks
+from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
 from .report import render
+from .sandbox import SANDBOXES, Sandbox, make_sandbox, parse_memory
 from .variants import write_sample_batch
 from .verify import verify
 
@@ -40,8 +42,16 @@ def _parameters(values: tuple[str, ...]) -> dict[str, Any]:
 def _limit_options(function: Any) -> Any:
     for option in reversed(
         [
+            click.option("--sandbox", "sandbox_kind", type=click.Choice(SANDBOXES), default="auto", show_default=True,
+                         help="Where students' code runs: docker (a container per kernel), local (a jailed "
+                              "subprocess), auto (docker when its engine and image are here)."),
+            click.option("--image", help=f"Grading image for --sandbox docker [default: {DEFAULT_IMAGE}]."),
+            click.option("--gpus", help="GPUs a kernel sees: all, none, or indices such as 0 or 0,1 "
+                                        "(default: the rubric's; auto = all when there are any)."),
+            click.option("--memory", help="Memory per kernel, e.g. 8g (default: the rubric's)."),
+            click.option("--timeout", "--total-timeout", "total_timeout", type=float,
+                         help="Wall-clock seconds per notebook (default: the rubric's)."),
             click.option("--cell-timeout", type=float, help="Seconds per cell (default: the rubric's)."),
-            click.option("--total-timeout", type=float, help="Seconds per notebook (default: the rubric's)."),
             click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Value for the notebooks' parameters cell (repeatable)."),
             click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -55,9 +65,20 @@ def _limit_options(function: Any) -> Any:
 
 
 def _options(cell_timeout: float | None, total_timeout: float | None, params: tuple[str, ...],
-             data_dir: Path | None, synthetic: bool, **extra: Any) -> GradeOptions:
+             data_dir: Path | None, synthetic: bool, gpus: str | None, memory: str | None,
+             **extra: Any) -> GradeOptions:
     return GradeOptions(cell_timeout_s=cell_timeout, total_timeout_s=total_timeout, parameters=_parameters(params),
-                        data_dir=data_dir, synthetic=synthetic, **extra)
+                        data_dir=data_dir, synthetic=synthetic, gpus=gpus,
+                        memory_mb=parse_memory(memory) if memory else None, **extra)
+
+
+def _sandbox(limits: dict[str, Any]) -> Sandbox:
+    """The sandbox the options name (taken out of ``limits``), announced."""
+    sandbox = make_sandbox(limits.pop("sandbox_kind"), image=limits.pop("image"))
+    sandbox.check()
+    where = f"Docker, image {sandbox.image}" if isinstance(sandbox, DockerSandbox) else "a local jailed subprocess"
+    errors.print(f"students' code runs in {where}")
+    return sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +88,7 @@ def cli() -> None:
 
 
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
-                         regrade: bool) -> list[BatchEntry]:
+                         regrade: bool, sandbox: Sandbox | None = None) -> list[BatchEntry]:
     """Grade a batch with a progress bar and a line per submission; print the batch table."""
     count = len(discover(paths, [spec.file for spec in target.rubric.notebooks]))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -90,7 +111,8 @@ def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, op
                 f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic ({how}){note}"
             )
 
-        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, listener=listen)
+        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, listener=listen,
+                              sandbox=sandbox)
         progress.update(task, description=f"graded {target.id}")
     table = Table(title=f"{target.id}: {len(entries)} submissions, results in {out}/", title_justify="left")
     for column in ("Submission", "Automatic", "Awaiting a marker", "Status"):
@@ -115,8 +137,9 @@ def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, op
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, **limits: Any) -> None:
     """Grade submissions: each PATH is a notebook, a zip or a folder per student,
     or a folder holding many of those."""
+    sandbox = _sandbox(limits)
     entries = _grade_with_progress(load_assignment(assignment), list(paths), out=out,
-                                   options=_options(**limits), regrade=regrade)
+                                   options=_options(**limits), regrade=regrade, sandbox=sandbox)
     if any(entry.status == "error" for entry in entries):
         sys.exit(4)
 
@@ -147,6 +170,7 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     """Self-check a notebook (or the zip or folder about to be submitted) against the
     public items. Exits 1 when a public item is not yet earned."""
     target = load_assignment(assignment)
+    sandbox = _sandbox(limits)
     notebooks: tuple[str, ...] = ()
     if path.suffix.lower() == ".ipynb":  # one notebook: check the items graded from it
         matched, _ = match_notebooks([spec.file for spec in target.rubric.notebooks], [path])
@@ -158,7 +182,7 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     try:
         with console.status("running the notebooks and the public checks..."):
             options = _options(**limits, public_only=True, notebooks=notebooks)
-            result = grade_submission(target, submission, options=options)
+            result = grade_submission(target, submission, options=options, sandbox=sandbox)
     finally:
         submission.close()
     render(result, console=console)
@@ -227,6 +251,24 @@ def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scal
         console.print(f"[red]the reference earns {result.grade.auto_points:g} of {result.grade.auto_max:g} automatic points[/]")
         sys.exit(1)
     console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g})[/]")
+
+
+@cli.group()
+def image() -> None:
+    """The Docker grading image (for --sandbox docker)."""
+
+
+@image.command(name="build")
+@click.option("--base", help="Base image: a CUDA PyTorch image (the Dockerfile's default) or a local one.")
+@click.option("--tag", default=DEFAULT_IMAGE, show_default=True)
+def image_build(base: str | None, tag: str) -> None:
+    """Build the grading image from the Dockerfile, with the host's pip settings."""
+    from .assignment import project_home  # noqa: PLC0415
+    from .docker_sandbox import build_image  # noqa: PLC0415
+
+    built = build_image(project_home(), tag=tag, base=base, echo=lambda line: console.print(line, markup=False,
+                                                                                            highlight=False))
+    console.print(f"[green]built {built}[/]; grade with --sandbox docker")
 
 
 @cli.group()

@@ -8,12 +8,13 @@ result as soon as it is done and skipping those already graded from the same fil
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from nbformat import NotebookNode
 
 from .assignment import Assignment
 from .channel import KernelChannel
-from .data.context import DataContext, open_data
+from .data.context import DataContext, cache_root, open_data
 from .check import run_checks
 from .errors import AssignmentError, GraderError
 from .execute import LiveNotebook, execute_notebook
@@ -30,7 +31,7 @@ from .outcomes import CheckSession
 from .preflight import preflight
 from .report import load_record, write_batch_summary, write_submission
 from .rubric import Limits, Rubric
-from .sandbox import LocalSandbox, private_dir
+from .sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
 from .score import Grade, score
 
 
@@ -48,6 +49,10 @@ class GradeOptions:
     synthetic: bool = False  # without data_dir: grade on synthetic stand-ins
     synthetic_scale: str | None = None  # None: the rubric's
     full_size: bool = False  # on synthetic data too, keep the notebooks' own epochs and sizes
+    memory_mb: int | None = None
+    scratch_mb: int | None = None
+    gpus: str | None = None  # auto | all | none | indices
+    hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
 
     def open_data(self, rubric: Rubric) -> DataContext | None:
         """The datasets the graded notebooks read; None when they read none."""
@@ -64,8 +69,32 @@ class GradeOptions:
             "cell_timeout_s": self.cell_timeout_s,
             "total_timeout_s": self.total_timeout_s,
             "probe_timeout_s": self.probe_timeout_s,
+            "memory_mb": self.memory_mb,
+            "scratch_mb": self.scratch_mb,
+            "gpus": self.gpus,
         }
         return rubric_limits.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def resources(limits: Limits) -> Resources:
+    """What one kernel may use, from the run's limits."""
+    budget = limits.total_timeout_s + limits.probe_timeout_s * 10  # running, then being probed
+    return Resources(
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        processes=limits.processes,
+        file_size_mb=limits.scratch_mb,
+        gpus=limits.gpus,
+        cpu_seconds=round(budget * (limits.cpus or os.cpu_count() or 1)),
+    )
+
+
+def _hidden(assignment: Assignment, data: DataContext | None, options: GradeOptions) -> list[Path]:
+    """Grader folders no kernel may read: checks, references, datasets with their labels, results."""
+    folders = [assignment.folder, assignment.reference_dir, cache_root(), *options.hidden]
+    if data is not None:
+        folders.append(data.source)
+    return [folder.resolve() for folder in folders]
 
 
 @dataclass
@@ -73,8 +102,10 @@ class Started:
     """A submission whose notebooks have run, with their kernels still alive."""
 
     session: CheckSession
+    sandbox: Sandbox
     lives: dict[str, LiveNotebook] = field(default_factory=dict)
     scratch: list[Path] = field(default_factory=list)
+    enforced: dict[str, Any] = field(default_factory=dict)
 
     def executed(self) -> dict[str, NotebookNode]:
         return {name: live.nb for name, live in self.lives.items()}
@@ -85,8 +116,12 @@ class Started:
                 live.shutdown()
             except Exception:  # a kernel that is already gone needs no shutting down
                 pass
-        for folder in self.scratch:
-            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            self.sandbox.release()
+        finally:
+            for folder in self.scratch:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.scratch.clear()
 
 
 def _stage_workdir(
@@ -129,7 +164,7 @@ def start(
     submission: Submission,
     *,
     options: GradeOptions,
-    sandbox: LocalSandbox | None = None,
+    sandbox: Sandbox | None = None,
     data: DataContext | None = None,
 ) -> Started:
     """Stages intake → preflight → execute: every expected notebook run, kernels kept alive.
@@ -154,27 +189,37 @@ def start(
         data=data,
         parameters=parameters,
     )
-    started = Started(session)
+    started = Started(session, sandbox)
     if not checked.notebooks:
         return started
     try:
         workdir, cwd_of = _stage_workdir(assignment, submission, checked.sources, data)
         started.scratch.append(workdir)
+        readonly = [data.view] if data is not None else []
+        sandbox.prepare(workdir, readonly)
+        hidden = _hidden(assignment, data, options)
         for name, nb in checked.notebooks.items():
-            sockets = private_dir()
-            started.scratch.append(sockets)
+            place = Place(workdir=workdir, cwd=cwd_of[name], private=private_dir(), readonly=readonly,
+                          hidden=hidden, resources=resources(limits))
+            started.scratch.append(place.private)
             live = execute_notebook(
                 nb,
                 name=name,
-                manager=sandbox.kernel_manager(sockets),
-                cwd=cwd_of[name],
-                env=sandbox.kernel_env(cwd_of[name]),
+                manager=sandbox.kernel_manager(place),
+                cwd=place.cwd,
+                env=sandbox.kernel_env(place),
                 cell_timeout=limits.cell_timeout_s,
                 total_timeout=limits.total_timeout_s,
                 max_output_bytes=limits.max_output_bytes,
                 parameters=parameters,
             )
+            if live.run.problem.startswith("the kernel could not start") and place.log_tail():
+                live.run.problem += f"; the kernel process said: {place.log_tail()}"
+            why = sandbox.explain(place) if live.run.problem else ""
+            if why:
+                live.run.problem += f" ({why})"
             started.lives[name] = live
+            started.enforced[name] = sandbox.enforced(place)
             session.runs.append(live.run)
             session.channels[name] = KernelChannel(live, timeout=limits.probe_timeout_s)
     except BaseException:
@@ -188,7 +233,7 @@ def grade_submission(
     submission: Submission,
     *,
     options: GradeOptions = GradeOptions(),
-    sandbox: LocalSandbox | None = None,
+    sandbox: Sandbox | None = None,
     out: Path | None = None,
     data: DataContext | None = None,
 ) -> Grade:
@@ -211,7 +256,7 @@ def _grade(
     submission: Submission,
     *,
     options: GradeOptions,
-    sandbox: LocalSandbox | None,
+    sandbox: Sandbox | None,
     out: Path | None,
     data: DataContext | None,
 ) -> Grade:
@@ -231,6 +276,7 @@ def _grade(
                 digest=digest(submission.source),
                 executed=started.executed(),
                 log=log,
+                sandbox=started.enforced,
             )
         return grade
     finally:
@@ -270,7 +316,7 @@ def grade_batch(
     out_dir: Path,
     options: GradeOptions = GradeOptions(),
     regrade: bool = False,
-    sandbox: LocalSandbox | None = None,
+    sandbox: Sandbox | None = None,
     listener: Listener | None = None,
 ) -> list[BatchEntry]:
     """Grade every submission under ``paths`` into ``out_dir``, one result folder each.
@@ -280,6 +326,9 @@ def grade_batch(
     (its checks disagree with its rubric) stops the batch at once.
     """
     rubric = assignment.rubric  # validated before any work
+    sandbox = sandbox or LocalSandbox()
+    sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
+    options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
     sources = discover(paths, [spec.file for spec in rubric.notebooks])
     out_dir.mkdir(parents=True, exist_ok=True)
     opened: list[DataContext | None] = []
@@ -305,7 +354,7 @@ def _grade_each(
     out_dir: Path,
     options: GradeOptions,
     regrade: bool,
-    sandbox: LocalSandbox | None,
+    sandbox: Sandbox | None,
     listener: Listener | None,
     data: Callable[[], DataContext | None],
 ) -> list[BatchEntry]:

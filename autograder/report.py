@@ -113,6 +113,7 @@ def write_submission(
     digest: str,
     executed: dict[str, NotebookNode],
     log: str,
+    sandbox: dict[str, Any] | None = None,
 ) -> Path:
     """Write everything for one submission; ``grade.json`` last."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,6 +125,7 @@ def write_submission(
     _atomic_write(folder / "checks.log", log)
     _atomic_write(folder / SUMMARY_FILE, render_text(grade))
     record = grade_record(grade, source=source, digest=digest)
+    record["sandbox"] = sandbox or {}
     _atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
     return folder / GRADE_FILE
 

@@ -156,6 +156,11 @@ class Limits(_Strict):
     total_timeout_s: float = Field(default=3600, gt=0)
     probe_timeout_s: float = Field(default=120, gt=0)
     max_output_bytes: int = Field(default=1_000_000, gt=0, description="per cell, beyond it outputs are cut")
+    memory_mb: int = Field(default=8192, gt=0, description="memory of one kernel and what it starts")
+    cpus: float | None = Field(default=None, gt=0, description="CPU cores a kernel may use (Docker); none: all")
+    processes: int = Field(default=512, gt=0, description="processes and threads of one kernel")
+    scratch_mb: int = Field(default=2048, gt=0, description="disk a kernel may write (local: per file)")
+    gpus: str = Field(default="auto", description="auto (all GPUs when the machine has any), all, none, or indices")
 
 
 class DataSpec(_Strict):

@@ -12,7 +12,7 @@ import pytest
 from autograder.assignment import Assignment, load_assignment
 from autograder.data.context import CACHE_ENV
 from autograder.execute import LiveNotebook, execute_notebook
-from autograder.sandbox import LocalSandbox, private_dir
+from autograder.sandbox import LocalSandbox, Place, private_dir
 
 from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
 
@@ -24,14 +24,15 @@ TRIVIAL_CELLS = CELLS
 
 def start_live(nb, workdir: Path, *, name: str = "test.ipynb", **limits) -> LiveNotebook:
     """Execute ``nb`` in the local sandbox and return it with its kernel alive."""
-    sandbox = LocalSandbox()
+    sandbox = LocalSandbox(isolate=False)
+    place = Place(workdir=workdir, cwd=workdir, private=private_dir())
     settings = {"cell_timeout": 20, "total_timeout": 120, "max_output_bytes": 100_000, **limits}
     return execute_notebook(
         nb,
         name=name,
-        manager=sandbox.kernel_manager(private_dir()),
+        manager=sandbox.kernel_manager(place),
         cwd=workdir,
-        env=sandbox.kernel_env(workdir),
+        env=sandbox.kernel_env(place),
         **settings,
     )
 

@@ -28,6 +28,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autograder"
 
 
+def private_cache() -> Path:
+    """The cache folder, created readable by the grader's user alone: it holds held-out labels."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    return root
+
+
 def _generator_key() -> str:
     """Changes whenever a generator's code changes, so the cache never serves stale data."""
     sha = hashlib.sha256()
@@ -38,7 +46,7 @@ def _generator_key() -> str:
 
 def synthetic_source(names: list[str], *, scale: str = "small") -> Path:
     """Synthetic stand-ins for ``names``, generated into the cache on first use."""
-    folder = cache_root() / "synthetic" / f"{scale}-{_generator_key()}"
+    folder = private_cache() / "synthetic" / f"{scale}-{_generator_key()}"
     for name in names:
         done = folder / f".{name}.done"
         if done.exists():

@@ -1,0 +1,153 @@
+"""A corpus of hostile and broken submissions to the toy assignment.
+
+Each case writes one submission folder and says what grading it must give: the
+automatic points it keeps and a phrase its result must contain (the clear reason).
+Cases that attack the grader are given the grader's secret paths, as a student who
+read the grader's source would know them; the tests then prove nothing leaked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .assignments.trivial.solution import CELLS, write_notebook
+
+FULL = 9.0  # the toy assignment's automatic points
+SECRET = "S3CRET-7f1c2a"  # planted in grader files and other submissions; must never reach a notebook
+NAME = "trivial.ipynb"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Grader paths the hostile code goes after."""
+
+    other_submission: Path  # a file of another student's submission, holding SECRET
+    checks: Path  # the assignment's hidden check file
+    labels: Path  # a held-out labels file in the grader's cache, holding SECRET
+    results: Path  # the batch's results folder
+    port: int  # a TCP port on the grader's loopback that must never be reached
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    points: float | dict[str, float | None]  # automatic points it keeps (per backend; None: either way)
+    reason: str  # phrases (one of them, any case, "|" between) its result must show; "" when none is due
+    write: Callable[[Path, Secrets], None]
+    root_only_local: bool = False  # contained locally only when the sandbox has a user of its own
+
+    def kept(self, backend: str) -> float | None:
+        return self.points[backend] if isinstance(self.points, dict) else self.points
+
+    def explained(self, text: str) -> bool:
+        return not self.reason or any(phrase in text.lower() for phrase in self.reason.lower().split("|"))
+
+
+def cells(*extra: str, before: bool = False) -> Callable[[Path, Secrets], None]:
+    """A solution notebook with ``extra`` cells after (or before) the solution's own."""
+
+    def write(folder: Path, secrets: Secrets) -> None:
+        values = {field: getattr(secrets, field) for field in Secrets.__dataclass_fields__}
+        sources = [cell.format(**values) for cell in extra]
+        body = [*sources, *CELLS] if before else [*CELLS, *sources]
+        write_notebook(folder / NAME, *body)
+
+    return write
+
+
+def raw(data: bytes) -> Callable[[Path, Secrets], None]:
+    def write(folder: Path, secrets: Secrets) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / NAME).write_bytes(data)
+
+    return write
+
+
+def _format3(folder: Path, secrets: Secrets) -> None:
+    """The solution saved as an nbformat 3 notebook (worksheets, ``input`` cells)."""
+    cells_v3 = [{"cell_type": "code", "input": "SCALE = 1", "language": "python", "outputs": [],
+                 "metadata": {"tags": ["parameters"]}}]
+    cells_v3 += [{"cell_type": "code", "input": source, "language": "python", "outputs": [], "metadata": {}}
+                 for source in CELLS]
+    nb = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "trivial"},
+          "worksheets": [{"cells": cells_v3, "metadata": {}}]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / NAME).write_text(json.dumps(nb), encoding="utf-8")
+    nbformat.read(folder / NAME, as_version=4)  # the case is only fair if nbformat can read it
+
+
+LEAK = (
+    "import glob, os\n"
+    "found = []\n"
+    "for path in {paths}:\n"
+    "    try:\n"
+    "        with open(path, errors='replace') as handle:\n"
+    "            found.append(handle.read()[:2000])\n"
+    "    except Exception as error:\n"
+    "        found.append(f'{{type(error).__name__}}')\n"
+    "for pattern in ['/tmp/*', '/tmp/*/*', '/tmp/*/*/*', os.path.expanduser('~/*'), '../*', '../../*']:\n"
+    "    for path in glob.glob(pattern)[:200]:\n"
+    "        try:\n"
+    "            if os.path.isfile(path) and os.path.getsize(path) < 100_000:\n"
+    "                found.append(open(path, errors='replace').read())\n"
+    "        except Exception:\n"
+    "            pass\n"
+    "print('\\n'.join(found))"
+)
+
+CORPUS = [
+    Case("infinite-loop", FULL, "time limit", cells("while True:\n    pass")),
+    Case("sleep-forever", FULL, "time limit", cells("import time\ntime.sleep(10**6)")),
+    Case("fork-bomb", FULL, "", cells(
+        "import os, time\nborn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+        "            time.sleep(3600)\n            os._exit(0)\n        born += 1\nexcept OSError as error:\n"
+        "    print('stopped after', born, error)"), root_only_local=True),
+    # locally the address-space limit raises MemoryError in the cell; in Docker the engine's
+    # out-of-memory killer ends the kernel (the grader says so), or reclaim stalls the cell
+    # until its time limit, depending on the host's cgroup version
+    Case("memory-hog", {"local": FULL, "docker": None}, "memory|time limit", cells("hog = []\nwhile True:\n    hog.append(b'x' * (64 * 1024 * 1024))")),
+    Case("disk-filler", FULL, "", cells(
+        "block = b'x' * (1024 * 1024)\nwith open('filler.bin', 'wb') as handle:\n    while True:\n"
+        "        handle.write(block)\n        handle.flush()")),
+    Case("output-flood", FULL, "cut", cells("for i in range(300_000):\n    print('flood ' * 20)")),
+    Case("os-exit", 0, "kernel died", cells("import os\nos._exit(3)")),
+    Case("segfault", 0, "kernel died", cells("import ctypes\nctypes.string_at(0)")),
+    Case("sys-exit", FULL, "SystemExit", cells("import sys\nsys.exit(3)")),
+    Case("network", FULL, "", cells(
+        "import socket\nreached = []\nfor host in ['127.0.0.1', 'pypi.org']:\n    try:\n"
+        "        socket.create_connection((host, {port}), timeout=3).close()\n        reached.append(host)\n"
+        "    except Exception as error:\n        print(host, type(error).__name__, error)\nprint('reached', reached)")),
+    Case("read-other-submission", FULL, "", cells(LEAK.replace("{paths}", "[{other_submission!r}]"))),
+    Case("read-hidden-checks", FULL, "", cells(LEAK.replace("{paths}", "[{checks!r}]"))),
+    Case("read-hidden-labels", FULL, "", cells(LEAK.replace("{paths}", "[{labels!r}]"))),
+    Case("fake-results-file", 7.0, "", cells(
+        "import json, os\nanswer = 41\nfake = {{'totals': {{'auto_points': 9, 'auto_max': 9}}}}\n"
+        "for folder in ['.', '..', {results!r}, os.path.join({results!r}, 'fake-results-file')]:\n    try:\n"
+        "        open(os.path.join(folder, 'grade.json'), 'w').write(json.dumps(fake))\n"
+        "        open(os.path.join(folder, 'summary.csv'), 'w').write('fake-results-file,9')\n"
+        "    except Exception as error:\n        print(folder, type(error).__name__)")),
+    Case("print-fake-results", 0, "", cells(
+        "answer = 0\ndef double(x):\n    return x\ndef classify(x):\n    return 0 * np.asarray(x)\n"
+        "print('Score: 9/9, all tests passed')\nprint({{'answer': 42, 'accuracy': 1.0}})")),
+    Case("monkeypatch-comparisons", 7.0, "", cells(
+        "import numpy, torch\ndef double(x):\n    return np.asarray(x) * 3\n"
+        "numpy.allclose = lambda *a, **k: True\nnumpy.array_equal = lambda *a, **k: True\n"
+        "numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)\n"
+        "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+        "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True")),
+    Case("delete-workdir", FULL, "", cells("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)")),
+    Case("kill-the-grader", FULL, "", cells(
+        "import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
+        "    except Exception as error:\n        print(pid, type(error).__name__)"), root_only_local=True),
+    Case("environment-snooping", FULL, "", cells("import os\nprint(dict(os.environ))")),
+    Case("read-stdin", FULL, "StdinNotImplementedError", cells("input('password: ')")),
+    Case("not-json", 0, "not a valid notebook", raw(b"this is not a notebook {")),
+    Case("format-3", FULL, "", _format3),
+    Case("zero-bytes", 0, "not a valid notebook", raw(b"")),
+    Case("binary-junk", 0, "not a valid notebook", raw(bytes(range(256)) * 64)),
+]
