@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -285,15 +287,14 @@ class DockerSandbox:
 
 def _host_pip_settings() -> tuple[Path | None, str, str]:
     """The host's CA bundle and http(s) package indexes, which a build needs to reach them."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
     def setting(name: str) -> str:
         found = subprocess.run([sys.executable, "-m", "pip", "config", "get", name], capture_output=True, text=True)
         return found.stdout.strip() if found.returncode == 0 else ""
 
     cert = os.environ.get("PIP_CERT") or setting("global.cert") or os.environ.get("REQUESTS_CA_BUNDLE", "")
-    web = lambda urls: " ".join(u for u in urls.split() if u.startswith(("http://", "https://")))  # noqa: E731
+    def web(urls: str) -> str:  # file:// indexes of the host mean nothing inside a build
+        return " ".join(url for url in urls.split() if url.startswith(("http://", "https://")))
+
     index = web(os.environ.get("PIP_INDEX_URL") or setting("global.index-url"))
     extra = web(os.environ.get("PIP_EXTRA_INDEX_URL") or setting("global.extra-index-url"))
     return (Path(cert) if cert and Path(cert).is_file() else None), index, extra
