@@ -9,20 +9,29 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .assignment import Assignment, load_assignment
+from .batch import BatchEntry, BatchEvents, default_workers, grade_batch
 from .check import collect_problems
 from .data import DATASETS, SCALES, missing, synth
-from .errors import AutograderError, UsageError
-from .intake import discover, open_submission
-from .pipeline import BatchEntry, GradeOptions, grade_batch, grade_submission
-from .preflight import match_notebooks
 from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
+from .errors import AutograderError, UsageError
+from .intake import open_submission
+from .pipeline import GradeOptions, grade_submission
+from .preflight import match_notebooks
+from .publish import GRADEBOOK, MarkerFiles, publish
 from .report import render
 from .sandbox import SANDBOXES, Sandbox, make_sandbox, parse_memory
-from .variants import write_sample_batch
+from .variants import write_moodle_sample
 from .verify import verify
 
 console = Console(stderr=False)
@@ -87,33 +96,58 @@ def cli() -> None:
     """Grade deep-learning notebooks by measuring what the code and models do."""
 
 
+class _ProgressEvents(BatchEvents):
+    """The batch as a progress bar (done, running, ETA) and a line per finished submission."""
+
+    def __init__(self, progress: Progress, title: str) -> None:
+        self.progress = progress
+        self.title = title
+        self.task = progress.add_task(title, total=None)
+        self.running: list[str] = []
+
+    def begin(self, count: int, to_grade: int) -> None:
+        self.progress.update(self.task, total=count)
+        if to_grade < count:
+            self.progress.console.print(f"{count - to_grade} of {count} submissions already graded: skipped "
+                                        "(--regrade grades them again)")
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]note:[/] {text}", highlight=False)
+
+    def _describe(self) -> None:
+        shown = ", ".join(self.running[:3]) + (f" +{len(self.running) - 3}" if len(self.running) > 3 else "")
+        self.progress.update(self.task, description=f"{self.title}: {shown}" if shown else self.title)
+
+    def start(self, entry: BatchEntry) -> None:
+        self.running.append(entry.id)
+        self._describe()
+
+    def done(self, entry: BatchEntry) -> None:
+        if entry.id in self.running:
+            self.running.remove(entry.id)
+        self._describe()
+        self.progress.advance(self.task)
+        if entry.status == "skipped":
+            return
+        if entry.status == "error":
+            self.progress.console.print(f"[magenta]✗ {entry.id}[/]: {entry.message}", highlight=False)
+            return
+        totals = entry.totals
+        note = f"  [yellow]{entry.message}[/]" if entry.message else ""
+        self.progress.console.print(f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} "
+                                    f"automatic ({entry.seconds:.1f} s){note}", highlight=False)
+
+
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
-                         regrade: bool, sandbox: Sandbox | None = None) -> list[BatchEntry]:
+                         regrade: bool, sandbox: Sandbox | None = None, workers: int = 1) -> list[BatchEntry]:
     """Grade a batch with a progress bar and a line per submission; print the batch table."""
-    count = len(discover(paths, [spec.file for spec in target.rubric.notebooks]))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"grading {target.id}", total=count)
-
-        def listen(event: str, entry: BatchEntry) -> None:
-            if event == "start":
-                progress.update(task, description=f"grading {entry.id}")
-                return
-            progress.advance(task)
-            totals = entry.totals
-            if entry.status == "error":
-                progress.console.print(f"[magenta]✗ {entry.id}[/]: {entry.message}")
-                return
-            how = "already graded, skipped" if entry.status == "skipped" else f"{entry.seconds:.1f} s"
-            note = f"  [yellow]{entry.message}[/]" if entry.message and entry.status != "skipped" else ""
-            progress.console.print(
-                f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic ({how}){note}"
-            )
-
-        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, listener=listen,
-                              sandbox=sandbox)
-        progress.update(task, description=f"graded {target.id}")
+        events = _ProgressEvents(progress, f"grading {target.id}")
+        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, events=events,
+                              sandbox=sandbox, workers=workers)
+        progress.update(events.task, description=f"graded {target.id}")
     table = Table(title=f"{target.id}: {len(entries)} submissions, results in {out}/", title_justify="left")
     for column in ("Submission", "Automatic", "Awaiting a marker", "Status"):
         table.add_column(column)
@@ -127,21 +161,79 @@ def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, op
     return entries
 
 
+def _marker_options(function: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--worksheet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="Moodle's grading worksheet (CSV) as downloaded: it is written back with Grade and "
+                              "Feedback comments, and gives the submission times."),
+            click.option("--timestamps", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="CSV of submission times (participant or submission, submitted), without a worksheet."),
+            click.option("--extensions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="CSV of extensions (participant or submission, and due or days)."),
+            click.option("--marks", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="CSV of a marker's points for manual items (a filled-in copy of gradebook.csv)."),
+            click.option("--timezone", help="Time zone of the worksheet's times, e.g. Australia/Melbourne "
+                                            "(default: the due date's)."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _publish(target: Assignment, out: Path, **files: Any) -> None:
+    """Write the gradebook, worksheet, feedback and cohort summary, and say where."""
+    with console.status("writing the gradebook, feedback and cohort summary..."):
+        result = publish(target, out, MarkerFiles(**files))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    awaiting = [row for row in result.rows if row.awaiting_marker]
+    if awaiting:
+        console.print(f"{len(awaiting)} submission(s) have points awaiting a marker: fill those items in a copy of "
+                      f"{out / GRADEBOOK} and pass it with --marks")
+    late = [row for row in result.rows if row.late.days]
+    if late:
+        console.print(f"{len(late)} submission(s) were late; penalties are in {out / GRADEBOOK}")
+    for path in result.files:
+        console.print(f"wrote {path}", highlight=False)
+
+
 @cli.command()
 @click.argument("assignment")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Results folder: one folder per submission and summary.csv.")
+              help="Results folder: one folder per submission, summary.csv, the gradebook and feedback.")
 @click.option("--regrade", is_flag=True, help="Grade again submissions already graded from the same files.")
+@click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once [default: one per GPU, or 1 without GPUs].")
+@_marker_options
 @_limit_options
-def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, **limits: Any) -> None:
-    """Grade submissions: each PATH is a notebook, a zip or a folder per student,
-    or a folder holding many of those."""
+def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, workers: int | None,
+          worksheet: Path | None, timestamps: Path | None, extensions: Path | None, marks: Path | None,
+          timezone: str | None, **limits: Any) -> None:
+    """Grade submissions: each PATH is a Moodle "Download all submissions" zip (or its
+    unpacked folder), a notebook, a zip or a folder per student, or a folder holding many
+    of those. Results are written as each submission finishes; run again to resume."""
+    target = load_assignment(assignment)
+    files = {"worksheet": worksheet, "timestamps": timestamps, "extensions": extensions, "marks": marks,
+             "timezone": timezone}
+    MarkerFiles(**files).validate(target)  # read before grading starts, so a mistake costs no time
     sandbox = _sandbox(limits)
-    entries = _grade_with_progress(load_assignment(assignment), list(paths), out=out,
-                                   options=_options(**limits), regrade=regrade, sandbox=sandbox)
+    entries = _grade_with_progress(target, list(paths), out=out, options=_options(**limits), regrade=regrade,
+                                   sandbox=sandbox, workers=workers or default_workers())
+    _publish(target, out, **files)
     if any(entry.status == "error" for entry in entries):
         sys.exit(4)
+
+
+@cli.command(name="gradebook")
+@click.argument("assignment")
+@click.argument("results", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_marker_options
+def gradebook_command(assignment: str, results: Path, **files: Any) -> None:
+    """Write the gradebook, the filled Moodle worksheet, feedback and the cohort summary
+    again from RESULTS, without grading (after new extensions or a marker's marks)."""
+    _publish(load_assignment(assignment), results, **files)
 
 
 @cli.command()
@@ -149,15 +241,16 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, **
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("demo"), show_default=True,
               help="Folder for the sample submissions and their results.")
 def demo(assignment: str, out: Path) -> None:
-    """Grade a sample batch with the default settings: the reference solution and
-    broken variants of it, each zipped as a student would submit it."""
+    """Grade a sample batch with the default settings, as a marker would: a Moodle
+    download of the reference solution and broken variants of it (each student's zip
+    inside), with Moodle's grading worksheet; then write the gradebook and feedback."""
     target = load_assignment(assignment)
-    archives = write_sample_batch(target, out / "submissions")
-    console.print(f"sample batch: {len(archives)} submissions in {out / 'submissions'}/")
-    entries = _grade_with_progress(target, [out / "submissions"], out=out / "results",
-                                   options=GradeOptions(synthetic=True), regrade=False)
-    console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt; gradebook: "
-                  f"{out / 'results' / 'summary.csv'}")
+    download, worksheet = write_moodle_sample(target, out / "moodle")
+    console.print(f"sample batch: {download} and its grading worksheet {worksheet}")
+    entries = _grade_with_progress(target, [download], out=out / "results", options=GradeOptions(synthetic=True),
+                                   regrade=False)
+    _publish(target, out / "results", worksheet=worksheet)
+    console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt")
     if any(entry.status == "error" for entry in entries):
         sys.exit(4)
 
@@ -328,8 +421,11 @@ def rubric_command(assignment: str) -> None:
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        errors.print("aborted")
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            errors.print("interrupted: results written so far are kept; run again to resume")
+        else:
+            errors.print("aborted")
         sys.exit(130)
     except click.ClickException as error:
         error.show()

@@ -28,7 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from .errors import GraderError, UsageError
-from .sandbox import DEFAULT_UID, MB, Place, kernel_env, manager_for, hand_over
+from .sandbox import DEFAULT_UID, MB, Place, hand_over, kernel_env, manager_for
 
 DEFAULT_IMAGE = "autograder-grading:latest"
 LABEL = "org.autograder.kernel"
@@ -119,6 +119,10 @@ class DockerSandbox:
         self._client: Any = None
         self._gpu_runtime: bool | None = None
         self._containers: dict[str, Any] = {}
+
+    def for_slot(self, slot: int) -> DockerSandbox:
+        """The sandbox of parallel worker ``slot`` (containers are apart already)."""
+        return DockerSandbox(self.image, uid=self.uid)
 
     @property
     def client(self) -> Any:

@@ -1,8 +1,11 @@
-"""Turn command-line paths into submissions: a notebook, a folder or a zip per student.
+"""Turn command-line paths into submissions: a notebook, a folder or a zip per student,
+or a Moodle "Download all submissions" zip or folder.
 
 A folder that directly holds notebooks is one submission; a folder that holds none is a
-batch, each entry (folder, zip or notebook) a submission. Zips are extracted with limits
-on size, ratio and count; entries that would escape the folder, and links, are refused.
+batch, each entry (folder, zip or notebook) a submission. A Moodle download is split by
+student (see ``moodle``). Zips are extracted with limits on size, ratio and count;
+entries that would escape the folder, and links, are refused; a student's zip inside
+their submission (notebooks, HTML exports, a PDF) is unpacked beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
+from .gradebook import Student
+from .moodle import is_download, parse_entry, split_download
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 2 << 30
@@ -33,7 +38,17 @@ class Submission:
     root: Path | None
     problem: str = ""  # why nothing can be graded (unreadable zip, ...)
     notes: list[str] = field(default_factory=list)  # entries skipped during extraction
+    uploaded: list[str] = field(default_factory=list)  # the names of the files the student handed in
+    student: Student | None = None
     _scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def files(self) -> list[Path]:
+        """Every file of the submission, nested zips' contents included."""
+        if self.root is None:
+            return []
+        if self.root.is_file():
+            return [self.root]
+        return sorted(p for p in self.root.rglob("*") if p.is_file() and not _IGNORED_PARTS & set(p.parts))
 
     def notebooks(self) -> list[Path]:
         if self.root is None:
@@ -119,8 +134,20 @@ def discover(paths: list[Path], expected: list[str]) -> list[Path]:
     return found
 
 
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name; zips made without the UTF-8 flag are decoded as cp437 by Python,
+    so a name that is UTF-8 underneath is recovered, and any other is kept as decoded."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return name
+
+
 def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
-    name = info.filename.replace("\\", "/")
+    name = _member_name(info).replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
         return None
@@ -141,11 +168,14 @@ def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
             if relative is None or not relative.parts:
                 notes.append(f"skipped {info.filename!r}: its path leaves the submission folder")
                 continue
+            skipped = ""
             if stat.S_ISLNK(mode):
-                notes.append(f"skipped {info.filename!r}: links are not extracted")
-                continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
-                notes.append(f"skipped {info.filename!r}: compressed {info.file_size // info.compress_size}:1")
+                skipped = f"skipped {info.filename!r}: links are not extracted"
+            elif info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
+                skipped = f"skipped {info.filename!r}: compressed {info.file_size // info.compress_size}:1"
+            if skipped:
+                notes.append(skipped)
+                target.joinpath(*relative.parts[:-1]).mkdir(parents=True, exist_ok=True)  # its folder still counts
                 continue
             destination = target.joinpath(*relative.parts)
             if info.is_dir():
@@ -156,20 +186,137 @@ def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
                 shutil.copyfileobj(source, sink, 1 << 20)
 
 
-def open_submission(path: Path, *, ident: str | None = None) -> Submission:
+def _unpack_nested(root: Path, notes: list[str]) -> None:
+    """Unpack each zip a student put in their submission into a folder beside it (one level)."""
+    for archive in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".zip"):
+        if _IGNORED_PARTS & set(archive.relative_to(root).parts):
+            continue
+        target = archive.with_name(archive.stem)
+        while target.exists():
+            target = target.with_name(target.name + "_unpacked")
+        try:
+            _extract(archive, target, notes)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+            notes.append(f"{archive.relative_to(root)} cannot be unpacked: {error}")
+            continue
+        for inner in target.rglob("*.zip"):
+            notes.append(f"{inner.relative_to(root)}: a zip inside a zip inside the submission; not unpacked")
+
+
+def _holds_zips(folder: Path) -> bool:
+    return any(p.is_file() for p in folder.rglob("*.zip") if not _IGNORED_PARTS & set(p.relative_to(folder).parts))
+
+
+def open_submission(path: Path, *, ident: str | None = None, student: Student | None = None) -> Submission:
     """Read one submission; an unreadable one comes back with ``problem`` set, never raises."""
     ident = ident or submission_id(path)
     if path.is_dir():
-        return Submission(ident, path, path)
+        uploaded = sorted(c.name for c in path.iterdir() if c.is_file())
+        if not _holds_zips(path):
+            return Submission(ident, path, path, uploaded=uploaded, student=student)
+        scratch = tempfile.TemporaryDirectory(prefix="autograder-sub-")
+        copy = Path(scratch.name) / "files"
+        shutil.copytree(path, copy, symlinks=True)
+        notes: list[str] = []
+        _unpack_nested(copy, notes)
+        return Submission(ident, path, copy, notes=notes, uploaded=uploaded, student=student, _scratch=scratch)
     if path.suffix.lower() == ".ipynb":
-        return Submission(ident, path, path)
+        return Submission(ident, path, path, uploaded=[path.name], student=student)
     if path.suffix.lower() != ".zip":
-        return Submission(ident, path, None, problem=f"{path.name}: not a notebook, folder or zip")
+        return Submission(ident, path, None, problem=f"{path.name}: not a notebook, folder or zip",
+                          uploaded=[path.name], student=student)
     scratch = tempfile.TemporaryDirectory(prefix="autograder-zip-")
-    notes: list[str] = []
+    notes = []
     try:
         _extract(path, Path(scratch.name), notes)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         scratch.cleanup()
-        return Submission(ident, path, None, problem=f"{path.name} cannot be unpacked: {error}")
-    return Submission(ident, path, Path(scratch.name), notes=notes, _scratch=scratch)
+        return Submission(ident, path, None, problem=f"{path.name} cannot be unpacked: {error}",
+                          uploaded=[path.name], student=student)
+    _unpack_nested(Path(scratch.name), notes)
+    return Submission(ident, path, Path(scratch.name), notes=notes, uploaded=[path.name], student=student,
+                      _scratch=scratch)
+
+
+@dataclass
+class Candidate:
+    """One submission found among the batch's inputs, not yet opened."""
+
+    id: str
+    path: Path  # what to grade: a notebook, a zip or a folder
+    student: Student | None = None
+    origin: str = ""  # where it came from, for messages: 'moodle.zip › Jane Doe_1234567'
+
+
+class Intake:
+    """The submissions under the batch's paths; owns the scratch space a Moodle zip is
+    unpacked into, until ``close``."""
+
+    def __init__(self, paths: list[Path], expected: list[str]) -> None:
+        self.candidates: list[Candidate] = []
+        self.notes: list[str] = []  # about the inputs as a whole (entries that are nobody's, ...)
+        self._scratch: list[tempfile.TemporaryDirectory[str]] = []
+        found: list[Candidate] = []
+        for path in paths:
+            found.extend(self._expand(path, expected))
+        seen: dict[str, int] = {}
+        for candidate in found:
+            seen[candidate.id] = seen.get(candidate.id, 0) + 1
+            if seen[candidate.id] > 1:
+                candidate.id = f"{candidate.id}-{seen[candidate.id]}"
+            self.candidates.append(candidate)
+
+    def _expand(self, path: Path, expected: list[str]) -> list[Candidate]:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+        if path.is_file() and path.suffix.lower() == ".zip" and _is_moodle_zip(path):
+            scratch = tempfile.TemporaryDirectory(prefix="autograder-moodle-")
+            self._scratch.append(scratch)
+            unpacked = Path(scratch.name) / "download"
+            notes: list[str] = []
+            try:
+                _extract(path, unpacked, notes)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+                raise UsageError(f"{path}: the Moodle download cannot be unpacked: {error}") from None
+            self.notes += [f"{path.name}: {note}" for note in notes]
+            return self._students(path, unpacked, Path(scratch.name) / "students", move=True)
+        if path.is_dir() and is_download(path):
+            scratch = tempfile.TemporaryDirectory(prefix="autograder-moodle-")
+            self._scratch.append(scratch)
+            return self._students(path, path, Path(scratch.name) / "students", move=False)
+        return [Candidate(submission_id(found), found, origin=str(found)) for found in discover([path], expected)]
+
+    def _students(self, source: Path, folder: Path, target: Path, *, move: bool) -> list[Candidate]:
+        students, notes = split_download(folder, target, move=move)
+        self.notes += [f"{source.name}: {note}" for note in notes]
+        if not students:
+            raise UsageError(f"{source}: holds no submissions named as Moodle names them")
+        return [Candidate(home.name, home, student, origin=f"{source.name} › {student.name}_{student.participant}")
+                for student, home in students]
+
+    def scratch(self) -> list[Path]:
+        """Where the downloads were unpacked: every student's files, which no kernel may read."""
+        return [Path(scratch.name) for scratch in self._scratch]
+
+    def close(self) -> None:
+        for scratch in self._scratch:
+            scratch.cleanup()
+        self._scratch.clear()
+
+    def __enter__(self) -> Intake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_moodle_zip(path: Path) -> bool:
+    """Whether a zip's top-level names are Moodle's (a student's own zip is not)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            tops = {_member_name(info).replace("\\", "/").split("/")[0] for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+    tops = {top for top in tops if top and not top.startswith((".", "__MACOSX"))}
+    named = [top for top in tops if parse_entry(top) is not None]
+    return bool(named) and len(named) * 2 >= len(tops)

@@ -2,8 +2,8 @@
 
     intake -> preflight -> execute -> check -> score -> report
 
-``grade_submission`` grades one submission; ``grade_batch`` grades many, writing each
-result as soon as it is done and skipping those already graded from the same files.
+``grade_submission`` grades one submission; ``batch.grade_batch`` grades many, as
+independent jobs.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +20,14 @@ from nbformat import NotebookNode
 
 from .assignment import Assignment
 from .channel import KernelChannel
-from .data.context import DataContext, cache_root, open_data
 from .check import run_checks
+from .data.context import DataContext, cache_root, open_data
 from .errors import AssignmentError, GraderError
 from .execute import LiveNotebook, execute_notebook
-from .intake import Submission, digest, discover, open_submission, submission_id
+from .intake import Submission, digest
 from .outcomes import CheckSession
 from .preflight import preflight
-from .report import load_record, write_batch_summary, write_submission
+from .report import write_submission
 from .rubric import Limits, Rubric
 from .sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
 from .score import Grade, score
@@ -277,126 +275,8 @@ def _grade(
                 executed=started.executed(),
                 log=log,
                 sandbox=started.enforced,
+                student=submission.student,
             )
         return grade
     finally:
         started.close()
-
-
-@dataclass
-class BatchEntry:
-    """How one submission of a batch went."""
-
-    id: str
-    source: Path
-    status: str  # graded | skipped | error
-    seconds: float = 0.0
-    totals: dict[str, float] = field(default_factory=dict)
-    message: str = ""
-    detail: str = ""
-
-
-Listener = Callable[[str, BatchEntry], None]
-
-
-def _unique_ids(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    ids = []
-    for path in paths:
-        base = submission_id(path)
-        seen[base] = seen.get(base, 0) + 1
-        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
-    return ids
-
-
-def grade_batch(
-    assignment: Assignment,
-    paths: list[Path],
-    *,
-    out_dir: Path,
-    options: GradeOptions = GradeOptions(),
-    regrade: bool = False,
-    sandbox: Sandbox | None = None,
-    listener: Listener | None = None,
-) -> list[BatchEntry]:
-    """Grade every submission under ``paths`` into ``out_dir``, one result folder each.
-
-    A submission already graded from identical files is skipped unless ``regrade``.
-    A failure of one submission is recorded and the batch goes on; a broken assignment
-    (its checks disagree with its rubric) stops the batch at once.
-    """
-    rubric = assignment.rubric  # validated before any work
-    sandbox = sandbox or LocalSandbox()
-    sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
-    options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
-    sources = discover(paths, [spec.file for spec in rubric.notebooks])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    opened: list[DataContext | None] = []
-
-    def data() -> DataContext | None:
-        """The datasets' view, made when the first submission needs grading (a rerun may need none)."""
-        if not opened:
-            opened.append(options.open_data(rubric))
-        return opened[0]
-
-    try:
-        return _grade_each(assignment, sources, out_dir=out_dir, options=options, regrade=regrade,
-                           sandbox=sandbox, listener=listener, data=data)
-    finally:
-        if opened and opened[0] is not None:
-            opened[0].close()
-
-
-def _grade_each(
-    assignment: Assignment,
-    sources: list[Path],
-    *,
-    out_dir: Path,
-    options: GradeOptions,
-    regrade: bool,
-    sandbox: Sandbox | None,
-    listener: Listener | None,
-    data: Callable[[], DataContext | None],
-) -> list[BatchEntry]:
-    notify = listener or (lambda event, entry: None)
-    entries: list[BatchEntry] = []
-    for ident, source in zip(_unique_ids(sources), sources):
-        folder = out_dir / ident
-        entry = BatchEntry(ident, source, "graded")
-        previous = load_record(folder)
-        if (
-            not regrade
-            and previous
-            and previous.get("digest") == digest(source)
-            and previous.get("public_only") == options.public_only
-        ):
-            entry.status, entry.totals = "skipped", previous["totals"]
-            entry.message = "already graded from the same files"
-            entries.append(entry)
-            notify("done", entry)
-            continue
-        datasets = data()  # missing data is the batch's problem, not this submission's: it stops here
-        notify("start", entry)
-        began = time.monotonic()
-        submission = open_submission(source, ident=ident)
-        try:
-            grade = grade_submission(assignment, submission, options=options, sandbox=sandbox, out=folder, data=datasets)
-            entry.totals = grade.totals()
-            entry.message = grade.problem
-        except (AssignmentError, KeyboardInterrupt):
-            raise
-        except GraderError as error:
-            entry.status, entry.message = "error", str(error)
-        except Exception as error:  # one submission must never stop the batch
-            entry.status, entry.message = "error", f"grader failed: {type(error).__name__}: {error}"
-            entry.detail = traceback.format_exc()
-        finally:
-            submission.close()
-        entry.seconds = time.monotonic() - began
-        if entry.status == "error":
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "error.txt").write_text(f"{entry.message}\n\n{entry.detail}", encoding="utf-8")
-        write_batch_summary(out_dir)
-        entries.append(entry)
-        notify("done", entry)
-    return entries

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from .intake import Submission, normal_name
-from .rubric import Rubric
 from .outcomes import Finding
+from .rubric import FileRules, Rubric
 
 _MATCH_CUTOFF = 0.6
 
@@ -51,6 +52,11 @@ def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[st
                     findings.append(
                         Finding("warning", hits[0].name, f"graded as {name} (the expected name is {name})")
                     )
+    if len(expected) == 1 and not matched and len(left) == 1:  # one notebook asked, one given, whatever its name
+        matched[expected[0]] = left.pop()
+        findings.append(Finding("warning", matched[expected[0]].name,
+                                f"graded as {expected[0]}, the only notebook submitted (the expected name is "
+                                f"{expected[0]})"))
     for name in expected:
         if name not in matched:
             findings.append(Finding("error", name, "expected notebook is missing"))
@@ -119,7 +125,46 @@ def preflight(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] =
         result.sources[name] = path
         never, total = unsaved_outputs(nb)
         if total and never:
+            asked = rubric.policy.files.outputs_saved
+            required = " (the handout asks for notebooks with their outputs)" if asked else ""
             result.findings.append(
-                Finding("warning", path.name, f"{never} of {total} code cells have no saved output (never run)")
+                Finding("warning", path.name,
+                        f"{never} of {total} code cells have no saved output (never run){required}")
             )
+    result.findings.extend(file_findings(rubric.policy.files, submission, result.sources))
     return result
+
+
+def file_findings(rules: FileRules, submission: Submission, sources: dict[str, Path]) -> list[Finding]:
+    """The handout's rules on submitted files: the zip's name, forbidden and required types,
+    HTML exports beside the notebooks."""
+    findings: list[Finding] = []
+    files = submission.files()
+    root = submission.root if submission.root is not None and submission.root.is_dir() else None
+    if rules.archive is not None:
+        zips = [name for name in submission.uploaded if name.lower().endswith(".zip")]
+        example = f" (for example {rules.archive_example})" if rules.archive_example else ""
+        if not zips:
+            findings.append(Finding("warning", submission.source.name, f"no zip was submitted; the handout asks for "
+                                                                        f"one zip named as {rules.archive}{example}"))
+        for name in zips:
+            if not re.fullmatch(rules.archive, name):
+                findings.append(Finding("warning", name, f"the zip is not named as the handout asks: {rules.archive}"
+                                                         f"{example}"))
+    suffixes = {path.suffix.lower() for path in files}
+    for path in files:
+        if path.suffix.lower() in {s.lower() for s in rules.forbidden}:
+            shown = path.relative_to(root) if root else path.name
+            findings.append(Finding("warning", str(shown), f"{path.suffix} files are not assessed (the handout "
+                                                           f"forbids {', '.join(rules.forbidden)})"))
+    for suffix in rules.required:
+        if suffix.lower() not in suffixes:
+            findings.append(Finding("warning", submission.source.name, f"no {suffix} file was submitted; the handout "
+                                                                        "asks for one"))
+    if rules.html_export:
+        stems = {normal_name(path.stem) for path in files if path.suffix.lower() in (".html", ".htm")}
+        for path in sources.values():
+            if normal_name(path.stem) not in stems:
+                findings.append(Finding("warning", path.name, "its HTML export is missing (the handout asks for "
+                                                              f"{path.stem}.html beside it)"))
+    return findings

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .gradebook import Student
 from .score import Grade, ItemGrade
 
 GRADE_FILE = "grade.json"
@@ -114,6 +115,7 @@ def write_submission(
     executed: dict[str, NotebookNode],
     log: str,
     sandbox: dict[str, Any] | None = None,
+    student: Student | None = None,
 ) -> Path:
     """Write everything for one submission; ``grade.json`` last."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,6 +128,7 @@ def write_submission(
     _atomic_write(folder / SUMMARY_FILE, render_text(grade))
     record = grade_record(grade, source=source, digest=digest)
     record["sandbox"] = sandbox or {}
+    record["student"] = asdict(student) if student is not None else None
     _atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
     return folder / GRADE_FILE
 
@@ -138,9 +141,16 @@ def load_record(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def write_batch_summary(out_dir: Path) -> Path:
-    """One row per graded submission, rebuilt from every ``grade.json`` under ``out_dir``."""
-    records = [r for r in (load_record(p) for p in sorted(out_dir.iterdir()) if p.is_dir()) if r]
+def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every complete result under ``out_dir``, by folder name."""
+    return {p.name: r for p in sorted(out_dir.iterdir()) if p.is_dir() and (r := load_record(p))}
+
+
+def write_batch_summary(out_dir: Path, records: list[dict[str, Any]] | None = None) -> Path:
+    """One row per graded submission: ``records``, or every ``grade.json`` under ``out_dir``."""
+    if records is None:
+        records = list(load_records(out_dir).values())
+    records = sorted(records, key=lambda r: r["submission"])
     item_ids: list[str] = []
     for record in records:
         for item in record["items"]:

@@ -7,6 +7,7 @@ reported with the file, the question and item ids, and the field that is wrong.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -145,10 +146,42 @@ class NotebookSpec(_Strict):
     )
 
 
+class FileRules(_Strict):
+    """The handout's rules on what is handed in; breaking one is a finding, not lost points."""
+
+    archive: str | None = Field(default=None, description="regular expression the submitted zip's name must match")
+    archive_example: str = Field(default="", description="a name that follows the rule, shown to students")
+    forbidden: list[str] = Field(default_factory=list, description="file types that are not assessed, e.g. .docx")
+    required: list[str] = Field(default_factory=list, description="file types that must be there, e.g. .pdf")
+    html_export: bool = Field(default=False, description="each notebook must come with its HTML export")
+    outputs_saved: bool = Field(default=False, description="notebooks must be submitted with their outputs")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> FileRules:
+        if self.archive is not None:
+            try:
+                re.compile(self.archive)
+            except re.error as error:
+                raise ValueError(f"archive is not a regular expression: {error}") from None
+        return self
+
+
 class Policy(_Strict):
-    due: datetime | None = None
+    due: datetime | None = Field(default=None, description="with its time zone, e.g. 2023-10-16T09:30:00+11:00")
     late_penalty_per_day: float = Field(default=0.0, ge=0, le=1, description="fraction of the maximum")
+    late_rule: Literal["deduct", "cap"] = Field(
+        default="deduct",
+        description="deduct: the fraction of the maximum is taken off per day; cap: the grade is capped at "
+                    "(1 - fraction x days) of the maximum",
+    )
     not_assessed_after_days: int | None = Field(default=None, ge=0)
+    files: FileRules = FileRules()
+
+    @model_validator(mode="after")
+    def _due_has_zone(self) -> Policy:
+        if self.due is not None and self.due.tzinfo is None:
+            raise ValueError("due needs a time zone, e.g. 2023-10-16T09:30:00+11:00")
+        return self
 
 
 class Limits(_Strict):

@@ -15,6 +15,7 @@ every limit is enforced from outside the kernel.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
@@ -122,6 +123,10 @@ class Sandbox(Protocol):
     def release(self) -> None:
         """After a submission: end whatever its code left running."""
 
+    def for_slot(self, slot: int) -> Sandbox:
+        """A fresh, unchecked sandbox of the same kind for parallel worker ``slot``, kept
+        apart from the other workers'; it is sent to the worker process."""
+
 
 class _OneSpec(KernelSpecManager):
     """A spec manager that knows exactly one kernel: the one the sandbox defines."""
@@ -175,6 +180,13 @@ def has_nvidia_gpu() -> bool:
     return Path("/dev/nvidiactl").exists()
 
 
+def gpu_count() -> int:
+    """How many NVIDIA GPUs this machine has (device nodes /dev/nvidia0, 1, ...)."""
+    if not has_nvidia_gpu():
+        return 0
+    return len([p for p in Path("/dev").glob("nvidia[0-9]*") if p.name[len("nvidia"):].isdigit()])
+
+
 def _is_within(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
@@ -197,6 +209,7 @@ class LocalSandbox:
             uid = int(os.environ.get("AUTOGRADER_SANDBOX_UID", DEFAULT_UID))
         self.uid = uid if root and uid != 0 else None
         self._checked = False
+        self._claim: IO[str] | None = None
 
     # -- the jail's configuration
 
@@ -229,6 +242,12 @@ class LocalSandbox:
             "log": str(place.log_file),
         }
 
+    def for_slot(self, slot: int) -> LocalSandbox:
+        """The sandbox of parallel worker ``slot``: a user of its own, since ``release`` kills
+        every process of its user."""
+        uid = self.uid + slot if self.uid is not None else None
+        return LocalSandbox(self.python, uid=uid, isolate=self.isolate)
+
     def kernel_spec(self, place: Place | None = None) -> KernelSpec:
         kernel = [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         if place is not None and self.isolate:
@@ -239,8 +258,26 @@ class LocalSandbox:
 
     # -- the Sandbox interface
 
+    def _claim_uid(self) -> None:
+        """Take a sandbox user no other grader on this machine uses (``release`` kills every
+        process of its user): this one if free, else the next. The claim is a lock held
+        until this process ends, however it ends."""
+        if self.uid is None or self._claim is not None:
+            return
+        for candidate in range(self.uid, self.uid + 256):
+            handle = open(Path(tempfile.gettempdir()) / f"autograder-sandbox-uid-{candidate}.lock", "a")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self._claim = candidate, handle
+            return
+        raise GraderError(f"every sandbox user from uid {self.uid} to {self.uid + 255} is in use by other graders")
+
     def check(self) -> None:
         """Fail early, and say why, when the sandbox user cannot run the grader's Python."""
+        self._claim_uid()
         if self._checked or self.uid is None:
             return
         probe_dir = Path(tempfile.mkdtemp(prefix="autograder-probe-"))
@@ -287,7 +324,7 @@ class LocalSandbox:
     def release(self) -> None:
         """Kill every process of the sandbox user, and wait until they are gone: a fork
         bomb's leftovers would otherwise count against the next submission's limits."""
-        if self.uid is None:
+        if self.uid is None or self._claim is None:  # a user not claimed may be another grader's
             return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -297,6 +334,11 @@ class LocalSandbox:
                                capture_output=True, timeout=30)
             elif not zombies:  # zombies still count against the user's process limit until reaped
                 return
+            for pid in zombies:  # a kernel interrupted mid-start is the grader's own child: reap it
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
             time.sleep(0.05)
 
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .assignment import Assignment
 from .errors import AssignmentError
+from .moodle import Upload, write_download, write_worksheet
 from .score import Grade
 
 
@@ -162,3 +164,27 @@ def write_sample_batch(assignment: Assignment, folder: Path) -> list[Path]:
                 build_variant(assignment, variant, source)
             archives.append(write_zip(source, folder / f"{number:02d}_{name}.zip"))
     return archives
+
+
+_PDF = b"%PDF-1.4\n1 0 obj <</Type /Catalog>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n"  # a report stand-in
+
+
+def write_moodle_sample(assignment: Assignment, folder: Path) -> tuple[Path, Path]:
+    """The sample batch as a marker gets it from Moodle: a "Download all submissions" zip
+    (each student's own zip inside) and the grading worksheet. One student submits a day
+    late, one more than a week late, and one not at all."""
+    archives = write_sample_batch(assignment, folder / "students")
+    due = assignment.rubric.policy.due or datetime(2023, 10, 16, 9, 30, tzinfo=timezone.utc)
+    uploads, rows = [], []
+    for number, archive in enumerate(archives, start=1):
+        participant, name = str(1000000 + number), f"Student {number:02d} {archive.stem.split('_', 1)[1]}"
+        late = {len(archives) - 1: timedelta(hours=3), len(archives): timedelta(days=9)}.get(
+            number, -timedelta(hours=2))
+        files = {f"Student{name.split()[1]}_{participant}.zip": archive.read_bytes(),
+                 f"Student{name.split()[1]}_{participant}_report.pdf": _PDF}
+        uploads.append(Upload(name, participant, files))
+        rows.append((participant, name, (due + late).astimezone(due.tzinfo)))
+    rows.append((str(1000000 + len(archives) + 1), "Student Absent", None))
+    download = write_download(folder / "moodle-download.zip", uploads)
+    worksheet = write_worksheet(folder / "grading-worksheet.csv", rows, maximum=assignment.rubric.total_points)
+    return download, worksheet

@@ -119,3 +119,11 @@ def test_broken_notebooks_get_a_reason(tmp_path: Path, content: bytes, reason: s
     path.write_bytes(content)
     with pytest.raises(ValueError, match=re.escape(reason)):
         read_notebook(path)
+
+
+def test_the_only_notebook_of_a_one_notebook_assignment_is_graded_whatever_its_name():
+    matched, findings = match_notebooks(["trivial.ipynb"], [Path("student07.ipynb")])
+    assert matched == {"trivial.ipynb": Path("student07.ipynb")}
+    assert [(f.level, f.file) for f in findings] == [("warning", "student07.ipynb")]
+    matched, _ = match_notebooks(["trivial.ipynb"], [Path("a.ipynb"), Path("b.ipynb")])
+    assert matched == {}  # two candidates: neither is guessed

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from autograder.assignment import load_assignment
+from autograder.batch import grade_batch
 from autograder.errors import GraderError
-from autograder.pipeline import GradeOptions, grade_batch, grade_submission, start
 from autograder.intake import open_submission
+from autograder.pipeline import GradeOptions, grade_submission, start
 from autograder.sandbox import LocalSandbox, make_sandbox, parse_memory
 
 from .conftest import CELLS, TRIVIAL, write_notebook
@@ -203,3 +205,22 @@ def test_memory_sizes_parse():
     assert parse_memory("1024") == 1024
     with pytest.raises(Exception, match="--memory 'lots'"):
         parse_memory("lots")
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="sandbox users exist only when the grader runs as root")
+def test_two_graders_on_one_machine_never_share_a_sandbox_user():
+    first, second = LocalSandbox(), LocalSandbox()
+    first.check()
+    second.check()  # the first still holds its user: the second takes the next one
+    assert first.uid != second.uid
+    sleeper = subprocess.Popen(["sleep", "60"], user=first.uid, group=first.uid)
+    try:
+        LocalSandbox(uid=first.uid).release()  # never claimed: must not kill the first grader's processes
+        assert sleeper.poll() is None
+        second.release()
+        assert sleeper.poll() is None
+        first.release()  # the owner's release ends it (and reaps it: it is this process's child)
+        sleeper.wait(timeout=10)
+        assert not Path(f"/proc/{sleeper.pid}").exists()
+    finally:
+        sleeper.kill()

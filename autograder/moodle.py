@@ -1,0 +1,173 @@
+"""Moodle's "Download all submissions": which files belong to whom.
+
+Moodle names every entry after the student (or the team) and their participant id:
+
+- folder mode (Moodle >= 4.1): ``Jane Doe_1234567_assignsubmission_file/A1.ipynb``
+- folder mode, older: ``Jane Doe_1234567_assignsubmission_file_/A1.ipynb``
+- flat mode: ``Jane Doe_1234567_assignsubmission_file_A1.ipynb``
+- team submissions carry the group's name and id: ``Team Rocket_17_assignsubmission_file/...``
+
+Names may hold underscores of their own (Moodle turns a name's underscores into spaces,
+but not every export does), so a name is split on the *last* ``_<digits>_assignsubmission_``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .gradebook import Student
+from .worksheet import Worksheet
+
+_ENTRY = re.compile(r"^(?P<name>.*)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<rest>.*))?$", re.S)
+_NO_ID = re.compile(r"^(?P<name>.+?)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<rest>.*))?$", re.S)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A top-level name of a Moodle download, taken apart."""
+
+    name: str
+    participant: str  # empty for a team without a group ("Default group")
+    plugin: str  # file, onlinetext, ...
+    rest: str | None  # the file's own name in flat mode; "" or None in folder mode
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}_{self.participant}" if self.participant else self.name
+
+
+def parse_entry(name: str) -> Entry | None:
+    """Split a Moodle entry name; None when it is not one."""
+    match = _ENTRY.match(name) or _NO_ID.match(name)
+    if match is None:
+        return None
+    fields = match.groupdict()
+    return Entry(fields["name"].strip(), fields.get("id") or "", fields["plugin"], fields["rest"])
+
+
+def is_download(folder: Path) -> bool:
+    """Whether a folder's entries are named as Moodle names them (most of them, at least)."""
+    entries = [entry for entry in folder.iterdir() if not entry.name.startswith((".", "__MACOSX"))]
+    named = [entry for entry in entries if parse_entry(entry.name) is not None]
+    return bool(named) and len(named) * 2 >= len(entries)
+
+
+def split_download(folder: Path, target: Path, *, move: bool) -> tuple[list[tuple[Student, Path]], list[str]]:
+    """Gather each student's files of a Moodle download under ``target/<name>_<id>/``.
+
+    ``move`` moves the files (the download was unpacked into scratch space); otherwise
+    they are copied and the marker's folder stays as it is. Returns the students with
+    their folders, and notes on entries that are not Moodle's.
+    """
+    students: dict[str, tuple[Student, Path]] = {}
+    notes: list[str] = []
+    transfer = shutil.move if move else _copy
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name == "__MACOSX":
+            continue
+        entry = parse_entry(path.name)
+        if entry is None:
+            notes.append(f"{path.name}: not named as Moodle names submissions (Name_<id>_assignsubmission_...); "
+                         "ignored")
+            continue
+        if entry.key not in students:
+            home = target / _folder_name(entry.key)
+            home.mkdir(parents=True, exist_ok=True)
+            students[entry.key] = (Student(participant=entry.participant, name=entry.name), home)
+        home = students[entry.key][1]
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                transfer(str(child), str(_free(home / child.name)))
+        elif entry.rest:  # flat mode: the file's own name follows the prefix
+            transfer(str(path), str(_free(home / entry.rest)))
+        else:
+            notes.append(f"{path.name}: a Moodle entry without a file name; ignored")
+    return list(students.values()), notes
+
+
+def _folder_name(key: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", key).strip("._") or "submission"
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``name (2).ext`` when taken (two plugins may hold files of one name)."""
+    candidate, number = path, 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+        number += 1
+    return candidate
+
+
+def _copy(source: str, destination: str) -> None:
+    if Path(source).is_dir():
+        shutil.copytree(source, destination, symlinks=True)
+    else:
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+# -- writing Moodle's files: the demo's sample batch and the tests build downloads with these
+
+WORKSHEET_HEADER = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+                    "Grade can be changed", "Last modified (submission)", "Online text", "Last modified (grade)",
+                    "Feedback comments"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One student's (or team's) files, as Moodle holds them."""
+
+    name: str
+    participant: str
+    files: dict[str, bytes]  # relative name -> content
+
+
+def entry_prefix(name: str, participant: str) -> str:
+    """The prefix Moodle gives a student's entries: underscores in the name become spaces."""
+    clean = name.replace("_", " ").replace("/", " ")
+    return f"{clean}_{participant}" if participant else clean
+
+
+def write_download(path: Path, uploads: list[Upload], *, mode: str = "folders") -> Path:
+    """A "Download all submissions" zip: ``folders`` (Moodle >= 4.1), ``folders-old``
+    (a trailing underscore) or ``flat`` (one level, the file name after the prefix)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for upload in uploads:
+            prefix = f"{entry_prefix(upload.name, upload.participant)}_assignsubmission_file"
+            for relative, content in upload.files.items():
+                if mode == "flat":
+                    archive.writestr(f"{prefix}_{relative}", content)
+                elif mode == "folders-old":
+                    archive.writestr(f"{prefix}_/{relative}", content)
+                elif mode == "folders":
+                    archive.writestr(f"{prefix}/{relative}", content)
+                else:
+                    raise ValueError(f"unknown download mode {mode!r}")
+    return path
+
+
+def moodle_time(moment: datetime) -> str:
+    """A time as Moodle's worksheet shows it: 'Monday, 16 October 2023, 09:45 AM'."""
+    return moment.strftime("%A, %d %B %Y, %I:%M %p")
+
+
+def write_worksheet(path: Path, students: list[tuple[str, str, datetime | None]], *, maximum: float = 100,
+                    groups: dict[str, str] | None = None) -> Path:
+    """A grading worksheet as Moodle writes it, for (participant, full name, submitted) rows;
+    ``groups`` (participant -> group name) adds the Group column of team assignments."""
+    header = list(WORKSHEET_HEADER)
+    if groups is not None:
+        header.insert(3, "Group")
+    rows = [header]
+    for participant, name, submitted in students:
+        row = [f"Participant {participant}", name, f"{name.split()[0].lower()}@example.edu",
+               "Submitted for grading" if submitted else "No submission", "", f"{maximum:.2f}", "Yes",
+               moodle_time(submitted) if submitted else "-", "", "-", ""]
+        if groups is not None:
+            row.insert(3, groups.get(participant, "-"))
+        rows.append(row)
+    return Worksheet(path, rows, bom=False, newline="\n", style="php").write(path)
