@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.kernelspec import KernelSpec
@@ -28,7 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from .errors import GraderError, UsageError
-from .sandbox import DEFAULT_UID, MB, Place, hand_over, kernel_env, manager_for
+from .sandbox import DEFAULT_UID, MB, Place, claim_uid, hand_over, kernel_env, manager_for
 
 DEFAULT_IMAGE = "autograder-grading:latest"
 LABEL = "org.autograder.kernel"
@@ -116,6 +116,7 @@ class DockerSandbox:
         self.image = image
         self.uid = uid if uid is not None else (DEFAULT_UID if os.geteuid() == 0 else os.getuid())
         self.gid = self.uid if os.geteuid() == 0 else os.getgid()
+        self._claim: IO[str] | None = None
         self._client: Any = None
         self._gpu_runtime: bool | None = None
         self._containers: dict[str, Any] = {}
@@ -133,6 +134,9 @@ class DockerSandbox:
     # -- the Sandbox interface
 
     def check(self) -> None:
+        if os.geteuid() == 0 and self._claim is None:  # the uid is shared with local sandboxes' users
+            self.uid, self._claim = claim_uid(self.uid)
+            self.gid = self.uid
         try:
             info = self.client.info()
         except Exception as error:

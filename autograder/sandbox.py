@@ -195,6 +195,22 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
+def claim_uid(start: int) -> tuple[int, IO[str]]:
+    """A sandbox user no other grader on this machine uses (``release`` kills every process
+    of its user, and Docker kernels run as the same uids): ``start`` if free, else the
+    next. The claim is a lock held until the returned handle is closed or this process
+    ends, however it ends."""
+    for candidate in range(start, start + 256):
+        handle = open(Path(tempfile.gettempdir()) / f"autograder-sandbox-uid-{candidate}.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return candidate, handle
+    raise GraderError(f"every sandbox user from uid {start} to {start + 255} is in use by other graders")
+
+
 class LocalSandbox:
     """The kernel runs as a subprocess of the grader, with the grader's Python, behind
     ``autograder.jail``."""
@@ -259,21 +275,8 @@ class LocalSandbox:
     # -- the Sandbox interface
 
     def _claim_uid(self) -> None:
-        """Take a sandbox user no other grader on this machine uses (``release`` kills every
-        process of its user): this one if free, else the next. The claim is a lock held
-        until this process ends, however it ends."""
-        if self.uid is None or self._claim is not None:
-            return
-        for candidate in range(self.uid, self.uid + 256):
-            handle = open(Path(tempfile.gettempdir()) / f"autograder-sandbox-uid-{candidate}.lock", "a")  # noqa: SIM115
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            self.uid, self._claim = candidate, handle
-            return
-        raise GraderError(f"every sandbox user from uid {self.uid} to {self.uid + 255} is in use by other graders")
+        if self.uid is not None and self._claim is None:
+            self.uid, self._claim = claim_uid(self.uid)
 
     def check(self) -> None:
         """Fail early, and say why, when the sandbox user cannot run the grader's Python."""

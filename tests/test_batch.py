@@ -70,18 +70,19 @@ def _group_alive(group: int) -> list[int]:
     return alive
 
 
-def _start_batch(batch: Path, out: Path) -> subprocess.Popen[bytes]:
+def _running_batch(folder: Path, count: int, *, results: int) -> tuple[Path, Path, subprocess.Popen[bytes]]:
+    """A batch of ``count`` slow submissions graded by the real command with 2 workers, once
+    ``results`` of them are done."""
+    batch, out = _batch(folder / "batch", count, SLOW), folder / "results"
     command = [sys.executable, "-m", "autograder", "grade", str(TRIVIAL), str(batch), "-o", str(out), "-j", "2",
                "--sandbox", "local"]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _wait_for_results(out: Path, count: int, process: subprocess.Popen[bytes]) -> None:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 180
-    while len(list(out.glob("*/grade.json"))) < count:
+    while len(list(out.glob("*/grade.json"))) < results:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         assert time.monotonic() < deadline, "the batch made no progress"
         time.sleep(0.1)
+    return batch, out, process
 
 
 def _wait_gone(group: int) -> None:
@@ -92,10 +93,7 @@ def _wait_gone(group: int) -> None:
 
 
 def test_a_batch_killed_outright_loses_nothing_and_regrades_nothing(tmp_path: Path):
-    batch = _batch(tmp_path / "batch", 8, SLOW)
-    out = tmp_path / "results"
-    process = _start_batch(batch, out)
-    _wait_for_results(out, 3, process)
+    batch, out, process = _running_batch(tmp_path, 8, results=3)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     _wait_gone(process.pid)  # the workers end with the batch process
@@ -114,10 +112,7 @@ def test_a_batch_killed_outright_loses_nothing_and_regrades_nothing(tmp_path: Pa
 
 
 def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path: Path):
-    batch = _batch(tmp_path / "batch", 6, SLOW)
-    out = tmp_path / "results"
-    process = _start_batch(batch, out)
-    _wait_for_results(out, 1, process)
+    batch, out, process = _running_batch(tmp_path, 6, results=1)
     os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
