@@ -21,6 +21,7 @@ from rich.table import Table
 
 from .assignment import Assignment, load_assignment
 from .batch import BatchEntry, BatchEvents, default_workers, grade_batch
+from .bundle import student_bundle
 from .check import collect_problems
 from .data import DATASETS, SCALES, missing, synth
 from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
@@ -29,7 +30,7 @@ from .intake import open_submission
 from .pipeline import GradeOptions, grade_submission
 from .preflight import match_notebooks
 from .publish import GRADEBOOK, MarkerFiles, publish
-from .report import render
+from .report import render_check
 from .sandbox import SANDBOXES, Sandbox, make_sandbox, parse_memory
 from .variants import write_moodle_sample
 from .verify import verify
@@ -261,7 +262,9 @@ def demo(assignment: str, out: Path) -> None:
 @_limit_options
 def check(assignment: str, path: Path, **limits: Any) -> None:
     """Self-check a notebook (or the zip or folder about to be submitted) against the
-    public items. Exits 1 when a public item is not yet earned."""
+    public items: naming and packaging first, then each public check with what was
+    measured, then what is marked by hand. Fast by default (a per-cell limit, synthetic
+    data); exits 1 when a public item is not yet earned."""
     target = load_assignment(assignment)
     sandbox = _sandbox(limits)
     notebooks: tuple[str, ...] = ()
@@ -271,6 +274,8 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     if target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"]):
         limits["synthetic"] = True
         console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")
+    if limits["cell_timeout"] is None:
+        limits["cell_timeout"] = target.rubric.limits.check_cell_timeout_s
     submission = open_submission(path)
     try:
         with console.status("running the notebooks and the public checks..."):
@@ -278,12 +283,62 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
             result = grade_submission(target, submission, options=options, sandbox=sandbox)
     finally:
         submission.close()
-    render(result, console=console)
+    render_check(result, console=console, cell_timeout=limits["cell_timeout"])
     missing = [i for i in result.items if i.status in ("failed", "partial", "error")]
     if missing or result.problem:
         console.print(f"[yellow]{len(missing)} public item(s) not yet earned.[/]")
         sys.exit(1)
     console.print("[green]every public automatic item is earned.[/]")
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle's zip [default: <assignment>-student.zip].")
+def bundle(assignment: str, out: Path | None) -> None:
+    """The student bundle: templates, public data, the grader and the public checks, with
+    a how-to. Nothing hidden is in it."""
+    target = load_assignment(assignment)
+    path = student_bundle(target, out or Path(f"{target.id}-student.zip"))
+    console.print(f"wrote {path}: give it to students (see HOW-TO.md inside)", highlight=False)
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
+              show_default=True, help="The zip to upload as the Gradescope assignment's autograder.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The course's data folder, put in the zip (without it: synthetic stand-ins).")
+def gradescope(assignment: str, out: Path, data_dir: Path | None) -> None:
+    """Build the Gradescope autograder zip (setup.sh and run_autograder at its root)."""
+    from .gradescope import build_autograder  # noqa: PLC0415
+
+    target = load_assignment(assignment)
+    if target.rubric.datasets() and data_dir is None:
+        console.print("no --data given: on Gradescope the notebooks will run on synthetic stand-ins of the datasets")
+    path = build_autograder(target, out, data_dir=data_dir)
+    console.print(f"wrote {path}: upload it in the Gradescope assignment's Configure Autograder page",
+                  highlight=False)
+
+
+@cli.command(name="gradescope-run")
+@click.argument("assignment")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/autograder"),
+              show_default=True, help="Gradescope's folder: submission/, results/, submission_metadata.json.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--synthetic", is_flag=True)
+@click.option("--prepare", is_flag=True, help="Only make the synthetic stand-ins (setup.sh does, once).")
+def gradescope_run(assignment: str, root: Path, data_dir: Path | None, synthetic: bool, prepare: bool) -> None:
+    """Inside Gradescope (run_autograder calls it): grade the submission, write results.json."""
+    from .gradescope import prepare as prepare_data  # noqa: PLC0415
+    from .gradescope import run  # noqa: PLC0415
+
+    target = load_assignment(assignment)
+    if prepare:
+        prepare_data(target, synthetic=synthetic)
+        return
+    document = run(target, root, data_dir=data_dir, synthetic=synthetic)
+    console.print(f"score {document['score']:g}; results in {root / 'results' / 'results.json'}", highlight=False)
 
 
 @cli.command()

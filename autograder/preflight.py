@@ -139,8 +139,10 @@ def file_findings(rules: FileRules, submission: Submission, sources: dict[str, P
     """The handout's rules on submitted files: the zip's name, forbidden and required types,
     HTML exports beside the notebooks."""
     findings: list[Finding] = []
+    if submission.root is None or submission.root.is_file():
+        return findings  # a single notebook (a student checking one): packaging is not in question
     files = submission.files()
-    root = submission.root if submission.root is not None and submission.root.is_dir() else None
+    root = submission.root
     if rules.archive is not None:
         zips = [name for name in submission.uploaded if name.lower().endswith(".zip")]
         example = f" (for example {rules.archive_example})" if rules.archive_example else ""
@@ -154,7 +156,7 @@ def file_findings(rules: FileRules, submission: Submission, sources: dict[str, P
     suffixes = {path.suffix.lower() for path in files}
     for path in files:
         if path.suffix.lower() in {s.lower() for s in rules.forbidden}:
-            shown = path.relative_to(root) if root else path.name
+            shown = path.relative_to(root)
             findings.append(Finding("warning", str(shown), f"{path.suffix} files are not assessed (the handout "
                                                            f"forbids {', '.join(rules.forbidden)})"))
     for suffix in rules.required:

@@ -104,7 +104,8 @@ def pytest_collection_modifyitems(
             continue
         marked.setdefault(item_id, []).append(node)
     for question, item in rubric.items():
-        if item.kind == "auto" and question.status == "ready" and item.id not in marked:
+        public_side = grading.public_only and item.visibility == "hidden"  # a student bundle has no hidden checks
+        if item.kind == "auto" and question.status == "ready" and item.id not in marked and not public_side:
             grading.problems.append(f"item {item.id!r} is automatic but no check is marked for it")
     selected = {item_id for item_id in marked if grading.in_scope(item_id)}
     if grading.problems:  # a broken assignment grades nothing rather than something wrong

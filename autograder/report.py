@@ -176,3 +176,46 @@ def write_batch_summary(out_dir: Path, records: list[dict[str, Any]] | None = No
     path = out_dir / BATCH_CSV
     _atomic_write(path, buffer.getvalue())
     return path
+
+
+def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None:
+    """A student's self-check, in the order they act on it: the files, the public items
+    with what was measured, then what is marked by hand or by the markers only."""
+    console.print(f"[bold]{grade.assignment}[/]: self-check of {grade.submission}")
+    if grade.problem:
+        console.print(f"[red]cannot be checked:[/] {grade.problem}", highlight=False)
+    console.print("\n[bold]1. Files[/]")
+    if not grade.findings:
+        console.print("  names and packaging look right")
+    for finding in sorted(grade.findings, key=lambda f: ("error", "warning", "info").index(f.level)):
+        style = {"error": "red", "warning": "yellow"}.get(finding.level, "")
+        console.print(f"  [{style or 'default'}]{finding.level}[/]: {finding.file}: {finding.message}", highlight=False)
+    console.print("\n[bold]2. Public checks[/]")
+    checked = [item for item in grade.items if item.status in ("passed", "partial", "failed", "error")]
+    table = Table(expand=False, show_lines=False, box=None, pad_edge=False)
+    for column, justify in (("Item", "left"), ("Points", "right"), ("Status", "left"), ("Measured / why", "left")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for item in checked:
+        table.add_row(item.id, _points(item), Text(item.status, style=_STYLE.get(item.status, "")), item.reason)
+    console.print(table if checked else "  none in the notebooks given")
+    for notebook in grade.notebooks:
+        stopped = [c for c in notebook["cells_not_ok"] if c["status"] == "timeout"]
+        for cell in stopped:
+            console.print(f"  {notebook['notebook']}: cell {cell['cell']} was stopped after {cell_timeout:g} s, the "
+                          "self-check's limit per cell (--cell-timeout to allow more)", highlight=False)
+        for cell in (c for c in notebook["cells_not_ok"] if c["status"] in ("error", "died")):
+            console.print(f"  {notebook['notebook']}: cell {cell['cell']}: {cell['error'] or cell['note']}",
+                          highlight=False)
+        if notebook["problem"]:
+            console.print(f"  {notebook['notebook']}: {notebook['problem']}", highlight=False)
+    console.print("\n[bold]3. Marked later[/]")
+    manual = [item for item in grade.items if item.status in ("manual", "planned")]
+    hidden = [item for item in grade.items if item.status == "not-checked" and item.visibility == "hidden"]
+    elsewhere = [item for item in grade.items if item.status == "not-checked" and item.visibility != "hidden"]
+    for label, items in (("by hand", manual), ("by the markers' hidden checks", hidden),
+                         ("in the notebooks not given here", elsewhere)):
+        if items:
+            total = sum(item.max_points for item in items)
+            console.print(f"  {label} ({total:g} points): " + ", ".join(i.id for i in items), highlight=False)
+    earned = sum(item.points or 0 for item in checked)
+    console.print(f"\npublic automatic items: {earned:g} / {sum(i.max_points for i in checked):g}")

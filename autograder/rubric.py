@@ -186,6 +186,7 @@ class Policy(_Strict):
 
 class Limits(_Strict):
     cell_timeout_s: float = Field(default=600, gt=0)
+    check_cell_timeout_s: float = Field(default=120, gt=0, description="per cell in a student's self-check")
     total_timeout_s: float = Field(default=3600, gt=0)
     probe_timeout_s: float = Field(default=120, gt=0)
     max_output_bytes: int = Field(default=1_000_000, gt=0, description="per cell, beyond it outputs are cut")

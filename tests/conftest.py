@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +61,13 @@ def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def trivial() -> Assignment:
     return load_assignment(TRIVIAL)
+
+
+def trivial_copy(folder: Path, **rubric_extra: object) -> Path:
+    """A copy of the toy assignment with more top-level rubric fields (a late policy, ...)."""
+    (folder / "checks").mkdir(parents=True)
+    for source in (TRIVIAL / "checks").glob("*.py"):
+        (folder / "checks" / source.name).write_bytes(source.read_bytes())
+    extra = "".join(f"{key}: {json.dumps(value, default=str)}\n" for key, value in rubric_extra.items())
+    (folder / "rubric.yaml").write_text((TRIVIAL / "rubric.yaml").read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return folder

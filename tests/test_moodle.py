@@ -21,7 +21,7 @@ from autograder.preflight import file_findings
 from autograder.rubric import FileRules
 from autograder.worksheet import Worksheet
 
-from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli
+from .conftest import TRIVIAL_CELLS, notebook, run_cli, trivial_copy
 
 GOOD = nbformat.writes(notebook(*TRIVIAL_CELLS, parameters="SCALE = 1")).encode()
 BROKEN = nbformat.writes(notebook(TRIVIAL_CELLS[0], "def double(x):\n    return x", TRIVIAL_CELLS[2])).encode()
@@ -212,13 +212,7 @@ def test_a_moodle_download_is_graded_end_to_end_and_the_worksheet_comes_back_rea
         ("300", "Nobody Here", None),
     ], maximum=50, groups={"201": "Team Rocket", "202": "Team Rocket"})
     policy = {"due": due.isoformat(), "late_penalty_per_day": 0.1, "not_assessed_after_days": 7}
-    assignment = tmp_path / "assignment"
-    (assignment / "checks").mkdir(parents=True)
-    for source in (TRIVIAL / "checks").iterdir():
-        if source.is_file():
-            (assignment / "checks" / source.name).write_bytes(source.read_bytes())
-    rubric = (TRIVIAL / "rubric.yaml").read_text(encoding="utf-8") + "policy: " + json.dumps(policy) + "\n"
-    (assignment / "rubric.yaml").write_text(rubric, encoding="utf-8")
+    assignment = trivial_copy(tmp_path / "assignment", policy=policy)
     out = tmp_path / "results"
     done = run_cli("grade", assignment, download, "-o", out, "--worksheet", worksheet, "-j", "2",
                    "--sandbox", "local")

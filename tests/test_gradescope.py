@@ -1,0 +1,98 @@
+"""The Gradescope autograder zip, run as Gradescope runs it, in an /autograder-shaped folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from .conftest import TRIVIAL_CELLS, run_cli, trivial_copy, write_notebook
+
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gradescope-results.schema.json").read_text())
+DUE = datetime(2024, 5, 1, 23, 59, tzinfo=timezone.utc)
+SNOOP = ("import pathlib\ntry:\n    print(pathlib.Path({path!r}).read_text())\n"
+         "except Exception as error:\n    print('no', error)")
+
+
+def _autograder(tmp_path: Path) -> Path:
+    assignment = trivial_copy(tmp_path / "assignment", policy={"due": DUE.isoformat(), "late_penalty_per_day": 0.2,
+                                                               "not_assessed_after_days": 7})
+    out = tmp_path / "autograder.zip"
+    done = run_cli("gradescope", assignment, "-o", out)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late: timedelta) -> Path:
+    root = tmp_path / name
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    write_notebook(root / "submission" / "trivial.ipynb", *cells)
+    metadata = {"id": 1, "created_at": (DUE + late).isoformat(), "assignment": {"due_date": DUE.isoformat()},
+                "users": [{"email": "jane@example.edu", "id": 7, "name": "Jane Doe"}]}
+    (root / "submission_metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    env = {**os.environ, "AUTOGRADER_GS_ROOT": str(root), "AUTOGRADER_GS_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def test_the_zip_has_gradescope_scripts_at_its_root(tmp_path: Path):
+    with zipfile.ZipFile(_autograder(tmp_path)) as bundle:
+        names = set(bundle.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
+        run = bundle.read("run_autograder").decode()
+        setup = bundle.read("setup.sh").decode()
+    assert {"setup.sh", "run_autograder", "assignment/rubric.yaml", "assignment/checks/check_trivial.py",
+            "grader/pyproject.toml", "grader/autograder/cli.py"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    assert "gradescope-run" in run and "pip install -q /autograder/source/grader" in setup
+    assert not any(name.startswith("reference_solutions") for name in names)
+
+
+def test_run_autograder_grades_the_reference_and_a_broken_submission(tmp_path: Path):
+    archive = _autograder(tmp_path)
+    good = _gradescope_root(tmp_path, archive, "good", *TRIVIAL_CELLS, late=-timedelta(hours=1))
+    results = json.loads((good / "results" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 9
+    tests = {test["number"]: test for test in results["tests"]}
+    assert set(tests) == {"1", "2a", "3"}  # the manual item is Gradescope's manual grading, listed in the output
+    assert tests["1"]["visibility"] == "after_published" and tests["2a"]["visibility"] == "visible"
+    assert all(test["status"] == "passed" and test["score"] == test["max_score"] for test in tests.values())
+    assert results["leaderboard"] == [{"name": "3 accuracy", "value": 1.0, "order": "desc"}]
+    assert "Marked by hand: 2b (1)" in results["output"]
+
+    hidden_check = str(good / "source" / "assignment" / "checks" / "check_trivial.py")
+    broken = _gradescope_root(tmp_path, archive, "broken", TRIVIAL_CELLS[0], TRIVIAL_CELLS[1],
+                              "def classify(x):\n    raise ValueError('boom')", SNOOP.format(path=hidden_check),
+                              late=timedelta(days=1, hours=2))
+    results = json.loads((broken / "results" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(results, SCHEMA)
+    tests = {test["number"]: test for test in results["tests"]}
+    assert (tests["3"]["status"], tests["3"]["score"]) == ("failed", 0)
+    assert "ValueError: boom" in tests["3"]["output"] and "```" in tests["3"]["output"]
+    assert "Bands: ≥ 0.9 for 100%, ≥ 0.6 for 50%." in tests["3"]["output"]
+    assert results["score"] == pytest.approx(4 - 0.4 * 9)  # 2 days late: 40% of the automatic maximum, 9
+    assert "2 days late" in results["output"]
+    executed = (broken / "results" / "grade" / "executed" / "trivial.ipynb").read_text(encoding="utf-8")
+    assert "def test_answer" not in executed and "no [Errno" in executed  # the hidden check was not readable
+
+
+def test_the_schema_can_fail():
+    document = {"score": 1, "tests": [{"score": 1, "max_score": 1, "status": "partial", "name": "x"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"tests": [{"name": "no score"}]}, SCHEMA)
+    jsonschema.validate({"tests": [{"name": "x", "score": 0}]}, SCHEMA)
