@@ -135,7 +135,7 @@ class Question(_Strict):
         return self
 
 
-DatasetName = Literal["gtsrb", "faces", "landmarks", "weights"]
+DatasetName = Literal["gtsrb", "faces", "landmarks", "weights", "fashionmnist", "svhn"]
 
 
 class NotebookSpec(_Strict):

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 
 from autograder import data
-from autograder.data import faces, gtsrb, landmarks
+from autograder.data import faces, fashionmnist, gtsrb, landmarks, svhn
 from autograder.data.context import DataContext, open_data, synthetic_source
 from autograder.errors import UsageError
 
@@ -102,3 +103,49 @@ def test_data_commands(tmp_path: Path):
     assert run_cli("data", "check", tmp_path, "--assignment", "ece4179-2023").returncode == 1
     done = run_cli("data", "synth", "nothing", tmp_path)
     assert done.returncode == 2 and "nothing" in done.stderr
+
+
+def test_synthetic_fashionmnist_reads_with_torchvision(source: Path):
+    train = torchvision.datasets.FashionMNIST(source, train=True, download=False)
+    test = torchvision.datasets.FashionMNIST(source, train=False, download=False)
+    assert train.data.shape[1:] == (28, 28) and train.data.dtype == torch.uint8
+    assert sorted(set(train.targets.tolist())) == list(range(10)) and len(test) == len(fashionmnist.test_labels(source))
+
+
+def test_synthetic_svhn_has_the_mat_layout_and_torchvision_refuses_it(source: Path):
+    from scipy.io import loadmat
+
+    arrays = loadmat(svhn.root(source) / svhn.FILES["train"])
+    assert arrays["X"].shape[:3] == (32, 32, 3) and arrays["X"].dtype == np.uint8
+    assert arrays["y"].shape == (arrays["X"].shape[3], 1) and set(np.unique(arrays["y"])) == set(range(1, 11))
+    with pytest.raises(RuntimeError, match="not found or corrupted"):  # its MD5 check: notebooks use loadmat
+        torchvision.datasets.SVHN(svhn.root(source), split="train", download=False)
+
+
+def test_the_view_of_fashionmnist_and_svhn_holds_no_test_labels(source: Path):
+    context = DataContext(["fashionmnist", "svhn"], source, synthetic=True)
+    try:
+        seen = fashionmnist.read_idx(fashionmnist.raw_dir(context.view) / fashionmnist.FILES[("test", "labels")])
+        assert not seen.any() and len(set(fashionmnist.test_labels(source))) == 10
+        train = fashionmnist.FILES[("train", "labels")]
+        assert (fashionmnist.raw_dir(context.view) / train).read_bytes() == (
+            fashionmnist.raw_dir(source) / train).read_bytes()
+        images, digits = svhn.read_split(svhn.root(context.view) / svhn.FILES["test"])
+        assert set(digits) == {0} and len(set(svhn.test_labels(source))) == 10
+        assert np.array_equal(images, svhn.read_split(svhn.root(source) / svhn.FILES["test"])[0])
+        for labels in (fashionmnist.test_labels(source), svhn.test_labels(source)):
+            assert np.bincount(labels).max() / len(labels) < 0.15  # the majority class is far below 85%
+    finally:
+        context.close()
+
+
+def test_broken_fashionmnist_and_svhn_files_are_named(tmp_path: Path):
+    data.synth("fashionmnist", tmp_path, scale="small")
+    path = fashionmnist.raw_dir(tmp_path) / fashionmnist.FILES[("train", "images")]
+    path.write_bytes(path.read_bytes()[:1000])
+    assert any("the header says (6000, 28, 28)" in p for p in data.missing(["fashionmnist"], tmp_path))
+    (svhn.root(tmp_path)).mkdir()
+    (svhn.root(tmp_path) / svhn.FILES["train"]).write_bytes(b"not a mat file")
+    problems = data.missing(["svhn"], tmp_path)
+    assert any("train_32x32.mat is not a readable .mat file" in p for p in problems)
+    assert any("test_32x32.mat is missing" in p for p in problems)

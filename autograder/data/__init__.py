@@ -13,13 +13,15 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import UsageError
-from . import faces, gtsrb, landmarks, weights
+from . import faces, fashionmnist, gtsrb, landmarks, svhn, weights
 
 DATASETS: dict[str, ModuleType] = {
     "gtsrb": gtsrb,
     "faces": faces,
     "landmarks": landmarks,
     "weights": weights,
+    "fashionmnist": fashionmnist,
+    "svhn": svhn,
 }
 SCALES = ("small", "full")
 
