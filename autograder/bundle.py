@@ -101,11 +101,11 @@ python3 -m venv .venv && .venv/bin/pip install ./{grader}
 ## Each time
 
 ```sh
-.venv/bin/autograder check {assignment} Q3_regression.ipynb   # one notebook
+.venv/bin/autograder check {assignment} {example}   # one notebook
 .venv/bin/autograder check {assignment} my_submission.zip     # the zip you are about to submit
 ```
 
-In a notebook cell: `!autograder check {assignment} Q3_regression.ipynb`.
+In a notebook cell: `!autograder check {assignment} {example}`.
 
 The check runs your notebook from the top in a fresh kernel and reports, in this order:
 
@@ -143,6 +143,6 @@ def student_bundle(assignment: Assignment, path: Path) -> Path:
         copy_grader(root / GRADER_DIR)
         (root / "HOW-TO.md").write_text(HOW_TO.format(
             title=rubric.title, notebooks=", ".join(t.name for t in templates), grader=GRADER_DIR,
-            assignment=ASSIGNMENT_DIR, cell_timeout=rubric.limits.check_cell_timeout_s,
+            assignment=ASSIGNMENT_DIR, example=templates[-1].name, cell_timeout=rubric.limits.check_cell_timeout_s,
         ), encoding="utf-8")
         return zip_folder(Path(scratch), path)
