@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import statistics
-import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,6 +21,7 @@ from typing import Any
 from jinja2 import DictLoader, Environment
 from markupsafe import escape
 
+from .atomic import atomic_write
 from .gradebook import Row
 from .rubric import Rubric
 
@@ -145,20 +144,6 @@ def _points(value: float) -> str:
 
 
 _ENV.filters.update(num=_num, points=_points, mean=statistics.fmean, median=statistics.median)
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _who(row: Row) -> str:
@@ -293,7 +278,7 @@ def write_pages(rows: Iterable[Row], rubric: Rubric, folder: Path) -> list[Path]
     """Write ``folder/<submission>.html`` for each row; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     return [
-        _atomic_write(folder / f"{_safe_name(row.submission)}.html", student_page(row, rubric).encode())
+        atomic_write(folder / f"{_safe_name(row.submission)}.html", student_page(row, rubric).encode())
         for row in rows
     ]
 
@@ -323,7 +308,7 @@ def feedback_zip(rows: Iterable[Row], rubric: Rubric, path: Path) -> Path:
                 if str(participant).isdigit() and entry not in written:
                     archive.writestr(entry, page)
                     written.add(entry)
-    return _atomic_write(path, buffer.getvalue())
+    return atomic_write(path, buffer.getvalue())
 
 
 def _question_points(row: Row, question_id: str) -> float:
@@ -393,4 +378,4 @@ def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path) -> Path:
             late=sum(1 for r in rows if r.late.days > 0),
             not_assessed=sum(1 for r in rows if r.late.not_assessed),
         )
-    return _atomic_write(path, _ENV.get_template("cohort.html").render(**context).encode())
+    return atomic_write(path, _ENV.get_template("cohort.html").render(**context).encode())

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dateutil import parser as dateparser
 
+from .atomic import atomic_write
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -255,7 +255,4 @@ def write_csv(rows: list[Row], rubric: Rubric, path: Path) -> Path:
                          f"{row.raw:g}", f"{row.maximum:g}", f"{row.awaiting_marker:g}", row.late.submitted,
                          row.late.due, row.late.days, f"{row.late.penalty:g}", f"{row.final:g}",
                          row.record.get("problem", ""), row.late.note])
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return atomic_write(path, buffer.getvalue())

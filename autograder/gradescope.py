@@ -12,7 +12,6 @@ sandbox, with the source, the results folder and the data's labels hidden from t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from dateutil import parser as dateparser
 
 from .assignment import Assignment
+from .atomic import atomic_write
 from .bundle import ASSIGNMENT_DIR, GRADER_DIR, copy_assignment, copy_grader, zip_folder
 from .data.context import synthetic_source
 from .errors import UsageError
@@ -185,9 +185,7 @@ def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic:
     auto_max = grade.auto_max
     late = lateness(rubric.policy, submitted=submitted, due=due, maximum=auto_max, raw=grade.auto_points)
     document = results(grade, rubric, late=late, seconds=time.monotonic() - began)
-    temporary = out / ".results.json.tmp"
-    temporary.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    os.replace(temporary, out / "results.json")
+    atomic_write(out / "results.json", json.dumps(document, indent=2))
     return document
 
 

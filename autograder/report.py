@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .atomic import atomic_write
 from .gradebook import Student
 from .score import Grade, ItemGrade
 
@@ -37,12 +37,6 @@ _STYLE = {
     "planned": "cyan",
     "not-checked": "dim",
 }
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def grade_record(grade: Grade, *, source: str, digest: str) -> dict[str, Any]:
@@ -123,13 +117,13 @@ def write_submission(
     notebooks = folder / "executed"
     notebooks.mkdir(exist_ok=True)
     for name, nb in executed.items():
-        _atomic_write(notebooks / name, nbformat.writes(nb))
-    _atomic_write(folder / "checks.log", log)
-    _atomic_write(folder / SUMMARY_FILE, render_text(grade))
+        atomic_write(notebooks / name, nbformat.writes(nb))
+    atomic_write(folder / "checks.log", log)
+    atomic_write(folder / SUMMARY_FILE, render_text(grade))
     record = grade_record(grade, source=source, digest=digest)
     record["sandbox"] = sandbox or {}
     record["student"] = asdict(student) if student is not None else None
-    _atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
+    atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
     return folder / GRADE_FILE
 
 
@@ -174,7 +168,7 @@ def write_batch_summary(out_dir: Path, records: list[dict[str, Any]] | None = No
             ]
         )
     path = out_dir / BATCH_CSV
-    _atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path
 
 

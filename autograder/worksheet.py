@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from dateutil import parser as dateparser
 
+from .atomic import atomic_write
 from .errors import UsageError
 
 IDENTIFIER, GRADE, FEEDBACK = "Identifier", "Grade", "Feedback comments"
@@ -147,7 +147,4 @@ class Worksheet:
 
     def write(self, path: Path) -> Path:
         text = _WRITERS[self.style](self.rows, self.newline)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_bytes(("\ufeff" if self.bom else "").encode() + text.encode("utf-8"))
-        os.replace(temporary, path)
-        return path
+        return atomic_write(path, ("\ufeff" if self.bom else "") + text)
