@@ -99,6 +99,16 @@ def describe_metric(metric: Metric, value: float, reference: float | None) -> tu
     return fraction, f"{head}: {sign} {_fmt(reached)} earns {fraction:.0%}; full marks need {sign} {_fmt(full)}"
 
 
+def _measured(measured: list[Measurement]) -> str:
+    """What a check measured for an item scored without a metric, e.g. 'accuracy, a = 0.05 0.991'."""
+    parts = []
+    for m in measured:
+        reference = f" (reference {_fmt(m.reference)})" if m.reference is not None else ""
+        note = f" ({m.note})" if m.note else ""
+        parts.append(f"{m.name} {_fmt(m.value)}{reference}{note}")
+    return "; ".join(parts)
+
+
 def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurement]) -> ItemGrade:
     grade = _blank(item, "", FAILED)
     grade.checks = [{"check": o.nodeid, "status": o.status, "reason": o.reason} for o in outcomes]
@@ -114,7 +124,7 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
         grade.reason = "; ".join(dict.fromkeys(o.reason for o in failures))
         grade.detail = next((o.detail for o in failures if o.detail), [])
     elif item.metric is None:
-        grade.status, grade.points = PASSED, item.points
+        grade.status, grade.points, grade.reason = PASSED, item.points, _measured(measured)
     else:
         values = [m for m in measured if m.name == item.metric.name]
         if not values:

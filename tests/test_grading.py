@@ -179,6 +179,34 @@ def test_a_check_that_breaks_is_a_grader_error_not_a_student_failure(tmp_path: P
     assert by_id["3"].status == "passed"
 
 
+CHECKS_THAT_MEASURE = '''
+import pytest
+
+@pytest.mark.item("1")
+def test_answer(nb, given, measure):
+    measure(0.25, name="noise std", note="16 images")
+    measure(3.0, reference=2.5, name="loss")
+
+@pytest.mark.item("2a")
+def test_double(nb):
+    pass
+
+@pytest.mark.item("3")
+def test_accuracy(nb, measure):
+    measure(0.95)
+'''
+
+
+def test_what_a_check_measured_is_shown_for_items_without_a_metric(tmp_path: Path):
+    assignment = _assignment_with_checks(tmp_path, CHECKS_THAT_MEASURE)
+    notebook = write_notebook(tmp_path / "sub" / "trivial.ipynb", *TRIVIAL_CELLS)
+    by_id = {item.id: item for item in grade_submission(assignment, open_submission(notebook)).items}
+    assert by_id["1"].status == "passed"
+    assert by_id["1"].reason == "noise std 0.25 (16 images); loss 3 (reference 2.5)"
+    assert by_id["2a"].reason == ""
+    assert by_id["3"].reason.startswith("accuracy 0.95: ≥ 0.9, full marks")
+
+
 def test_checks_that_disagree_with_the_rubric_stop_grading(tmp_path: Path):
     source = 'import pytest\n\n@pytest.mark.item("9")\ndef test_x(nb):\n    pass\n'
     assignment = _assignment_with_checks(tmp_path, source)
