@@ -1,0 +1,148 @@
+"""Task 3: the SVHN CNN. The kernel reads the test images of its data view (whose labels
+are all 10) through the student's svhn_test_transform and returns predictions, with the
+grader's own Gaussian noise added to those tensors where asked; the labels stay on the
+grader's side. The parameter count is the model's own, add_noise is tested as a sample of
+a * N(0, 1), the augmentation must be random and the retrained CNN must have learned."""
+
+import numpy as np
+import pytest
+
+from autograder.checking import CheckFailed, as_array, as_number, as_vector
+from autograder.data import svhn
+
+# MODEL is replaced by the name of the notebook's model before the probe is sent.
+PREDICT_PROBE = '''
+def probe(root, noises, seed, batch_size):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from scipy.io import loadmat
+    images = np.transpose(loadmat(root + "/svhn/test_32x32.mat")["X"], (3, 0, 1, 2))
+    net = MODEL
+    device = next(net.parameters()).device
+    training = net.training
+    net.eval()
+    generator = torch.Generator().manual_seed(seed)
+    predicted = [[] for _ in noises]
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.stack([svhn_test_transform(Image.fromarray(image))
+                                 for image in images[start:start + batch_size]])
+            for column, noise in enumerate(noises):
+                noisy = batch + noise * torch.randn(batch.shape, generator=generator) if noise else batch
+                predicted[column].append(net(noisy.to(device)).argmax(dim=1).cpu().numpy())
+    net.train(training)
+    return [np.concatenate(column) for column in predicted]
+'''
+
+COUNT_PROBE = '''
+def probe():
+    every = sum(p.numel() for p in cnn.parameters())
+    trainable = sum(p.numel() for p in cnn.parameters() if p.requires_grad)
+    return [every, trainable]
+'''
+
+NOISE_PROBE = '''
+def probe(base, noises):
+    import torch
+    images = torch.from_numpy(base)
+    calls = []
+    for noise in noises:
+        calls.append([add_noise(images.clone(), noise), add_noise(images.clone(), noise)])
+    return calls
+'''
+
+# Each image twice through the augmentation, under different seeds, and once through the
+# test transform: a random augmentation gives different tensors of the test transform's shape.
+AUGMENT_PROBE = '''
+def probe(root, count):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from scipy.io import loadmat
+    images = np.transpose(loadmat(root + "/svhn/train_32x32.mat")["X"][..., :count], (3, 0, 1, 2))
+    shapes, differ = [], 0
+    for index, image in enumerate(images):
+        picture = Image.fromarray(image)
+        plain = svhn_test_transform(picture)
+        torch.manual_seed(2 * index)
+        first = svhn_aug_transform(picture)
+        torch.manual_seed(2 * index + 1)
+        second = svhn_aug_transform(picture)
+        shapes.append([list(plain.shape), list(first.shape)])
+        differ += bool(first.shape != second.shape or not torch.equal(first, second))
+    return {"shapes": shapes, "differ": differ, "same_model": cnn_aug is cnn}
+'''
+
+
+def accuracies(nb, data, given, model, noises):
+    """The test accuracy of the notebook's `model` at each noise level, measured here."""
+    labels = svhn.test_labels(data.source)
+    probe = PREDICT_PROBE.replace("MODEL", model)
+    columns = nb.probe(probe, str(data.view), list(noises), given["noise_seed"], 256, timeout=given["probe_timeout_s"])
+    if not isinstance(columns, list) or len(columns) != len(noises):
+        raise CheckFailed(f"{model}'s predictions could not be read")
+    return [float(np.mean(as_vector(c, f"{model}'s predicted classes", len(labels)) == labels)) for c in columns]
+
+
+@pytest.mark.item("T3.1")
+def test_test_accuracy(nb, data, given, measure):
+    (accuracy,) = accuracies(nb, data, given, "cnn", [0.0])
+    measure(accuracy, note=f"{len(svhn.test_labels(data.source))} test images")
+
+
+@pytest.mark.item("T3.2")
+def test_parameter_count(nb):
+    stated = as_number(nb.get("t3_params"), "t3_params")
+    every, trainable = nb.probe(COUNT_PROBE)
+    if stated not in (every, trainable):
+        raise CheckFailed(f"t3_params = {stated:,.0f}; cnn has {every:,} parameters"
+                          + (f" ({trainable:,} trainable)" if trainable != every else "")
+                          + ", biases and normalisation layers included")
+
+
+@pytest.mark.item("T3.3")
+def test_noise(nb, data, given, measure):
+    """add_noise(images, a) must add a * N(0, 1): each difference it makes is tested as a
+    sample (mean, standard deviation, kurtosis), and two calls must draw anew. The accuracy
+    with the grader's own noise is then measured and reported."""
+    base = np.random.default_rng(given["noise_seed"]).random((16, 3, 32, 32), dtype=np.float32)
+    noises = given["noise"]
+    calls = nb.probe(NOISE_PROBE, base, noises)
+    if not isinstance(calls, list) or len(calls) != len(noises):
+        raise CheckFailed("add_noise's results could not be read")
+    for noise, pair in zip(noises, calls):
+        first, second = (as_array(out, f"add_noise(images, {noise})", shape=base.shape).astype(np.float64)
+                         for out in pair)
+        added = first - base
+        mean, std = added.mean(), added.std()
+        kurtosis = np.mean((added - mean) ** 4) / std**4 if std > 0 else 0.0
+        said = f"add_noise(images, {noise}) adds values of mean {mean:.3g}, std {std:.3g}"
+        if abs(mean) > 5 * noise / np.sqrt(added.size) or abs(std / noise - 1) > 0.05:
+            raise CheckFailed(f"{said}; a * N(0, 1) has mean 0 and std {noise}")
+        if abs(kurtosis - 3) > 0.3:
+            raise CheckFailed(f"{said} and kurtosis {kurtosis:.3g}: not normal (kurtosis 3)")
+        if np.array_equal(first, second):
+            raise CheckFailed(f"add_noise(images, {noise}) added the same noise at two calls")
+    for noise, value in zip(noises, accuracies(nb, data, given, "cnn", noises)):
+        measure(value, name=f"accuracy, a = {noise}")
+
+
+@pytest.mark.item("T3.4")
+def test_augmentation(nb, data, given, measure):
+    count = 16
+    result = nb.probe(AUGMENT_PROBE, str(data.view), count, timeout=given["probe_timeout_s"])
+    if not isinstance(result, dict) or result.get("same_model") is not False:
+        raise CheckFailed("cnn_aug is cnn: retrain a new CNN on the augmented training set")
+    shapes = as_array(result.get("shapes"), "the transforms' output shapes")
+    if not np.array_equal(shapes[:, 0], shapes[:, 1]):
+        raise CheckFailed(f"svhn_aug_transform gives tensors of shape {tuple(shapes[0, 1])}, "
+                          f"svhn_test_transform {tuple(shapes[0, 0])}")
+    if as_number(result.get("differ"), "differ") < count // 2:
+        raise CheckFailed(f"svhn_aug_transform gave the same tensor twice for {count - int(result['differ'])} of "
+                          f"{count} training images: it does not augment at random")
+    (accuracy,) = accuracies(nb, data, given, "cnn_aug", [0.0])
+    measure(accuracy, name="accuracy of cnn_aug")
+    if accuracy < given["trained_floor"]:
+        raise CheckFailed(f"cnn_aug reaches {accuracy:.1%} on the test set: it has not learned "
+                          f"(at least {given['trained_floor']:.0%} expected)")
