@@ -48,12 +48,12 @@ def probe(base, noises):
     images = torch.from_numpy(base)
     calls = []
     for noise in noises:
-        calls.append([add_noise(images.clone(), noise), add_noise(images.clone(), noise)])
+        calls.append(add_noise(images.clone(), noise))
     return calls
 '''
 
-# Each image twice through the augmentation, under different seeds, and once through the
-# test transform: a random augmentation gives different tensors of the test transform's shape.
+# Each image twice through the augmentation, under different seeds: a random augmentation
+# gives different results (tensors, or PIL images for a transform ending without ToTensor).
 AUGMENT_PROBE = '''
 def probe(root, count):
     import numpy as np
@@ -61,17 +61,15 @@ def probe(root, count):
     from PIL import Image
     from scipy.io import loadmat
     images = np.transpose(loadmat(root + "/svhn/train_32x32.mat")["X"][..., :count], (3, 0, 1, 2))
-    shapes, differ = [], 0
+    differ = 0
     for index, image in enumerate(images):
         picture = Image.fromarray(image)
-        plain = svhn_test_transform(picture)
         torch.manual_seed(2 * index)
-        first = svhn_aug_transform(picture)
+        first = torch.as_tensor(np.asarray(svhn_aug_transform(picture)))
         torch.manual_seed(2 * index + 1)
-        second = svhn_aug_transform(picture)
-        shapes.append([list(plain.shape), list(first.shape)])
+        second = torch.as_tensor(np.asarray(svhn_aug_transform(picture)))
         differ += bool(first.shape != second.shape or not torch.equal(first, second))
-    return {"shapes": shapes, "differ": differ, "same_model": cnn_aug is cnn}
+    return differ
 '''
 
 
@@ -103,27 +101,20 @@ def test_parameter_count(nb):
 
 @pytest.mark.item("T3.3")
 def test_noise(nb, data, given, measure):
-    """add_noise(images, a) must add a * N(0, 1): each difference it makes is tested as a
-    sample (mean, standard deviation, kurtosis), and two calls must draw anew. The accuracy
-    with the grader's own noise is then measured and reported."""
+    """add_noise(images, a) must add noise of mean 0 and standard deviation a, tested on
+    49,152 values for each a. The accuracy with the grader's own noise is then measured
+    and reported."""
     base = np.random.default_rng(given["noise_seed"]).random((16, 3, 32, 32), dtype=np.float32)
     noises = given["noise"]
     calls = nb.probe(NOISE_PROBE, base, noises)
     if not isinstance(calls, list) or len(calls) != len(noises):
         raise CheckFailed("add_noise's results could not be read")
-    for noise, pair in zip(noises, calls):
-        first, second = (as_array(out, f"add_noise(images, {noise})", shape=base.shape).astype(np.float64)
-                         for out in pair)
-        added = first - base
+    for noise, out in zip(noises, calls):
+        added = as_array(out, f"add_noise(images, {noise})", shape=base.shape).astype(np.float64) - base
         mean, std = added.mean(), added.std()
-        kurtosis = np.mean((added - mean) ** 4) / std**4 if std > 0 else 0.0
-        said = f"add_noise(images, {noise}) adds values of mean {mean:.3g}, std {std:.3g}"
         if abs(mean) > 5 * noise / np.sqrt(added.size) or abs(std / noise - 1) > 0.05:
-            raise CheckFailed(f"{said}; a * N(0, 1) has mean 0 and std {noise}")
-        if abs(kurtosis - 3) > 0.3:
-            raise CheckFailed(f"{said} and kurtosis {kurtosis:.3g}: not normal (kurtosis 3)")
-        if np.array_equal(first, second):
-            raise CheckFailed(f"add_noise(images, {noise}) added the same noise at two calls")
+            raise CheckFailed(f"add_noise(images, {noise}) adds values of mean {mean:.3g} and std {std:.3g}; "
+                              f"a * N(0, 1) has mean 0 and std {noise}")
     for noise, value in zip(noises, accuracies(nb, data, given, "cnn", noises)):
         measure(value, name=f"accuracy, a = {noise}")
 
@@ -132,15 +123,10 @@ def test_noise(nb, data, given, measure):
 def test_augmentation(nb, data, given, measure):
     count = 16
     result = nb.probe(AUGMENT_PROBE, str(data.view), count, timeout=given["probe_timeout_s"])
-    if not isinstance(result, dict) or result.get("same_model") is not False:
-        raise CheckFailed("cnn_aug is cnn: retrain a new CNN on the augmented training set")
-    shapes = as_array(result.get("shapes"), "the transforms' output shapes")
-    if not np.array_equal(shapes[:, 0], shapes[:, 1]):
-        raise CheckFailed(f"svhn_aug_transform gives tensors of shape {tuple(shapes[0, 1])}, "
-                          f"svhn_test_transform {tuple(shapes[0, 0])}")
-    if as_number(result.get("differ"), "differ") < count // 2:
-        raise CheckFailed(f"svhn_aug_transform gave the same tensor twice for {count - int(result['differ'])} of "
-                          f"{count} training images: it does not augment at random")
+    differ = int(as_number(result, "the number of images augmented differently"))
+    if differ < count // 2:
+        raise CheckFailed(f"svhn_aug_transform gave the same result twice for {count - differ} of {count} training "
+                          f"images (under different seeds): it does not augment at random")
     (accuracy,) = accuracies(nb, data, given, "cnn_aug", [0.0])
     measure(accuracy, name="accuracy of cnn_aug")
     if accuracy < given["trained_floor"]:
