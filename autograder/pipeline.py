@@ -276,6 +276,7 @@ def _grade(
                 log=log,
                 sandbox=started.enforced,
                 student=submission.student,
+                data=data.described() if data is not None else "",
             )
         return grade
     finally:

@@ -28,6 +28,7 @@ from .score import Grade, ItemGrade
 GRADE_FILE = "grade.json"
 SUMMARY_FILE = "summary.txt"
 BATCH_CSV = "summary.csv"
+NOTE_TAG = "autograder-note"
 _STYLE = {
     "passed": "green",
     "partial": "yellow",
@@ -110,14 +111,19 @@ def write_submission(
     log: str,
     sandbox: dict[str, Any] | None = None,
     student: Student | None = None,
+    data: str = "",
 ) -> Path:
-    """Write everything for one submission; ``grade.json`` last."""
+    """Write everything for one submission; ``grade.json`` last.
+
+    Each executed notebook opens with a note for whoever reads it: it ran in the grader's
+    sandbox, the grade is measured, not read from its outputs, and ``data`` (what it read).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / GRADE_FILE).unlink(missing_ok=True)
     notebooks = folder / "executed"
     notebooks.mkdir(exist_ok=True)
     for name, nb in executed.items():
-        atomic_write(notebooks / name, nbformat.writes(nb))
+        atomic_write(notebooks / name, nbformat.writes(_with_note(nb, data)))
     atomic_write(folder / "checks.log", log)
     atomic_write(folder / SUMMARY_FILE, render_text(grade))
     record = grade_record(grade, source=source, digest=digest)
@@ -125,6 +131,18 @@ def write_submission(
     record["student"] = asdict(student) if student is not None else None
     atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
     return folder / GRADE_FILE
+
+
+def _with_note(nb: NotebookNode, data: str) -> NotebookNode:
+    """A copy of ``nb`` that opens with a markdown cell saying how it ran."""
+    text = ("**Run by the autograder** in its sandbox. The grade was measured by the grader's checks "
+            f"(see `{SUMMARY_FILE}`), not read from the outputs below.")
+    cell = nbformat.v4.new_markdown_cell(f"{text} {data}".strip(), metadata={"tags": [NOTE_TAG]})
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        cell.pop("id", None)  # cell ids came with nbformat 4.5
+    copy = nbformat.from_dict(nb)
+    copy.cells.insert(0, cell)
+    return copy
 
 
 def load_record(folder: Path) -> dict[str, Any] | None:

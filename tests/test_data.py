@@ -70,9 +70,21 @@ def test_the_kernel_view_holds_no_held_out_labels(source: Path):
         visible = np.load(view / faces.FILE)
         assert len(visible) + len(held) == len(np.load(source / faces.FILE))
         assert not any(np.array_equal(face, visible_face) for face in held[:5] for visible_face in visible)
+        said = context.described()  # what a marker reads atop each executed notebook
+        assert said.startswith("It read synthetic stand-ins for ") and "gtsrb's test ClassIds (all 0)" in said
+        assert "faces's held-out faces" in said and "landmarks's test landmarks (all 0)" in said
+        assert "weights's" not in said  # the course hands the weights out: nothing is withheld
     finally:
         context.close()
     assert not context.view.exists()
+
+
+def test_a_view_that_hides_nothing_says_only_where_it_came_from(source: Path):
+    context = DataContext(["weights"], source, synthetic=False)
+    try:
+        assert context.described() == "It read the marker's copy of weights."
+    finally:
+        context.close()
 
 
 def test_trivial_baselines_fail_the_thresholds(source: Path):
@@ -135,6 +147,8 @@ def test_the_view_of_fashionmnist_and_svhn_holds_no_test_labels(source: Path):
         assert np.array_equal(images, svhn.read_split(svhn.root(source) / svhn.FILES["test"])[0])
         for labels in (fashionmnist.test_labels(source), svhn.test_labels(source)):
             assert np.bincount(labels).max() / len(labels) < 0.15  # the majority class is far below 85%
+        assert context.described().endswith("without fashionmnist's test labels (all 0) and svhn's test labels "
+                                            "(all 10), so whatever it printed about held-out data is not the grade.")
     finally:
         context.close()
 

@@ -61,7 +61,13 @@ def test_a_batch_grades_every_submission_and_resumes(batch: Path, tmp_path: Path
     alice = record(out, "alice")
     assert alice["totals"] == {"auto_points": 9.0, "auto_max": 9.0, "awaiting_marker": 1.0, "max": 10.0}
     assert items(alice)["2b"]["status"] == "manual" and items(alice)["2b"]["reason"] == "awaiting a marker"
-    assert (out / "alice" / "executed" / "trivial.ipynb").is_file()
+    executed = nbformat.read(out / "alice" / "executed" / "trivial.ipynb", as_version=4)
+    note, *cells = executed.cells
+    assert note.cell_type == "markdown" and note.source.startswith("**Run by the autograder**")
+    assert "summary.txt" in note.source and "It read" not in note.source  # trivial reads no dataset
+    submitted = nbformat.read(batch / "alice" / "trivial.ipynb", as_version=4)
+    assert [c.source for c in cells if "injected-parameters" not in c.metadata.get("tags", [])] == [
+        c.source for c in submitted.cells]
     assert "awaiting a marker" in (out / "alice" / "summary.txt").read_text(encoding="utf-8")
 
     bob = record(out, "bob")

@@ -3,8 +3,8 @@ student's kernel gets, from which held-out labels are removed.
 
 Each dataset module offers ``synth(folder, scale, seed)`` (write a stand-in in exactly
 the real layout), ``missing(folder)`` (what a folder lacks to hold the dataset),
-``stage(source, view)`` (copy what the kernel may see) and trusted accessors for the
-held-out part. Nothing here downloads anything.
+``stage(source, view)`` (copy what the kernel may see), ``WITHHELD`` (what the view
+lacks, in words) and trusted accessors for the held-out part. Nothing here downloads anything.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def synth(name: str, folder: Path, *, scale: str = "small", seed: int = 0) -> li
 def missing(names: list[str], folder: Path) -> list[str]:
     """What ``folder`` lacks to hold every dataset in ``names``, one line per problem."""
     return [problem for name in names for problem in dataset(name).missing(folder)]
+
+
+def withheld(names: list[str]) -> dict[str, str]:
+    """What the kernel's view lacks of each dataset in ``names``, in words; none for a dataset that hides nothing."""
+    return {name: dataset(name).WITHHELD for name in names if dataset(name).WITHHELD}
 
 
 def stage(names: list[str], source: Path, view: Path) -> None:

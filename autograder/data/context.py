@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from . import DATASETS, missing, stage, synth
+from . import DATASETS, missing, stage, synth, withheld
 
 CACHE_ENV = "AUTOGRADER_CACHE"
 
@@ -78,6 +78,16 @@ class DataContext:
 
     def __post_init__(self) -> None:
         stage(self.names, self.source, self.view)
+
+    def described(self) -> str:
+        """What a notebook run on this view read, for a marker reading its outputs."""
+        origin = "synthetic stand-ins for" if self.synthetic else "the marker's copy of"
+        text = f"It read {origin} {', '.join(self.names)}"
+        hidden = withheld(self.names)
+        if not hidden:
+            return text + "."
+        lacking = " and ".join(f"{name}'s {what}" for name, what in hidden.items())
+        return f"{text}, without {lacking}, so whatever it printed about held-out data is not the grade."
 
     def entries(self) -> list[Path]:
         return sorted(self.view.iterdir())

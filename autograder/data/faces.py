@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .files import single_file_problems
 
 FILE = "face_data.npy"
+WITHHELD = "held-out faces (left out)"
 SIZE = 64
 HELDOUT_FRACTION = 0.1
 _COUNTS = {"small": 400, "full": 2000}

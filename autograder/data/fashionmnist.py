@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from .files import files_problems
 
 CLASSES = 10
+WITHHELD = "test labels (all 0)"
 SIDE = 28
 FILES = {
     ("train", "images"): "train-images-idx3-ubyte",

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASSES = 43
+WITHHELD = "test ClassIds (all 0)"
 HEADER = ["Filename", "Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId"]
 _COUNTS = {"small": (30, 430), "full": (912, 12630)}  # per class in training; test images in all
 _SHAPES = ("circle", "triangle", "inverted", "square", "diamond")

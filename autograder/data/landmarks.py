@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from .files import single_file_problems
 
 FILE = "face_landmark.npz"
+WITHHELD = "test landmarks (all 0)"
 SIZE = 224
 POINTS = 68
 KEYS = ("train_images", "train_landmarks", "test_images", "test_landmarks")

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from .files import files_problems
 
 CLASSES = 10
+WITHHELD = "test labels (all 10)"
 SIDE = 32
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 _COUNTS = {"small": (5000, 1000), "full": (73257, 26032)}
