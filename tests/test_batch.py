@@ -76,7 +76,13 @@ def _running_batch(folder: Path, count: int, *, results: int) -> tuple[Path, Pat
     batch, out = _batch(folder / "batch", count, SLOW), folder / "results"
     command = [sys.executable, "-m", "autograder", "grade", str(TRIVIAL), str(batch), "-o", str(out), "-j", "2",
                "--sandbox", "local"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    # As from a terminal: SIGINT handled, even where the tests run as a background job, which
+    # inherits SIGINT ignored and would pass that on (a handler, unlike an ignore, ends at exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 180
     while len(list(out.glob("*/grade.json"))) < results:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
@@ -115,7 +121,7 @@ def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path: Path):
     batch, out, process = _running_batch(tmp_path, 6, results=1)
     os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr.decode()
     assert "interrupted: results written so far are kept; run again to resume" in stderr.decode()
     _wait_gone(process.pid)
     done = list(out.glob("*/grade.json"))
