@@ -82,15 +82,18 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _against(reference: float | None) -> str:
+    return f" (reference {_fmt(reference)})" if reference is not None else ""
+
+
 def describe_metric(metric: Metric, value: float, reference: float | None) -> tuple[float, str]:
     """Fraction earned and a sentence saying why, e.g. 'accuracy 0.83: half marks (needs >= 0.89 for full)'."""
     fraction, band = metric.fraction_for(value, reference)
     sign = "≥" if metric.direction == "higher" else "≤"
     full = metric.effective_threshold(metric.bands[0], reference)
     lowest = metric.effective_threshold(metric.bands[-1], reference)
-    ref = f" (reference {_fmt(reference)})" if reference is not None else ""
     unit = f" {metric.unit}" if metric.unit else ""
-    head = f"{metric.name} {_fmt(value)}{unit}{ref}"
+    head = f"{metric.name} {_fmt(value)}{unit}{_against(reference)}"
     if band is None:
         return 0.0, f"{head}: needs {sign} {_fmt(lowest)} for any credit"
     if fraction == 1.0:
@@ -101,12 +104,8 @@ def describe_metric(metric: Metric, value: float, reference: float | None) -> tu
 
 def _measured(measured: list[Measurement]) -> str:
     """What a check measured for an item scored without a metric, e.g. 'accuracy, a = 0.05 0.991'."""
-    parts = []
-    for m in measured:
-        reference = f" (reference {_fmt(m.reference)})" if m.reference is not None else ""
-        note = f" ({m.note})" if m.note else ""
-        parts.append(f"{m.name} {_fmt(m.value)}{reference}{note}")
-    return "; ".join(parts)
+    return "; ".join(f"{m.name} {_fmt(m.value)}{_against(m.reference)}" + (f" ({m.note})" if m.note else "")
+                     for m in measured)
 
 
 def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurement]) -> ItemGrade:
