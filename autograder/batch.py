@@ -25,14 +25,13 @@ from typing import Any
 
 from .assignment import Assignment, load_assignment
 from .data.context import DataContext
-from .errors import AssignmentError, GraderError
+from .errors import AssignmentError, GraderError, UsageError
 from .gradebook import Student
 from .intake import Candidate, Intake, digest, open_submission
 from .pipeline import GradeOptions, grade_submission
-from .report import load_record, load_records, write_batch_summary
+from .report import ERROR_FILE, load_record, load_records, write_batch_summary
 from .sandbox import LocalSandbox, Sandbox, gpu_count
 
-ERROR_FILE = "error.txt"
 
 
 @dataclass
@@ -48,6 +47,7 @@ class BatchEntry:
     detail: str = ""
     student: Student | None = None
     origin: str = ""
+    attempts: int = 1
 
 
 class BatchEvents:
@@ -106,7 +106,8 @@ def grade_batch(
         for candidate in intake.candidates:
             previous = records.get(candidate.id)
             if (not regrade and previous and previous.get("digest") == digest(candidate.path)
-                    and previous.get("public_only") == options.public_only):
+                    and previous.get("public_only") == options.public_only
+                    and not (out_dir / candidate.id / ERROR_FILE).exists()):
                 entries[candidate.id] = BatchEntry(candidate.id, candidate.path, "skipped", totals=previous["totals"],
                                                    message="already graded from the same files",
                                                    student=candidate.student, origin=candidate.origin)
@@ -140,7 +141,35 @@ def grade_batch(
 
 
 def run_job(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataContext | None) -> BatchEntry:
-    """Grade one submission into its result folder; any failure becomes the entry's message."""
+    """Grade one submission into its result folder. Where the grader failed (a kernel that
+    did not start in time, a check that raised instead of giving its verdict), it is tried
+    again, with a pause between tries; what still fails is written to ``error.txt``."""
+    waits = retry_waits()
+    for attempt in range(len(waits) + 1):
+        entry = _attempt(assignment, job, sandbox=sandbox, data=data)
+        entry.attempts = attempt + 1
+        if entry.status != "error" or attempt == len(waits):
+            break
+        time.sleep(waits[attempt])
+    if entry.status == "error":
+        _write_error(job.folder, entry)
+    else:
+        (job.folder / ERROR_FILE).unlink(missing_ok=True)
+    return entry
+
+
+def retry_waits() -> list[float]:
+    """Seconds to wait before each further try of a submission the grader failed on
+    (``AUTOGRADER_RETRY_WAITS``, comma-separated; default two more tries, after 10 and 60 s)."""
+    text = os.environ.get("AUTOGRADER_RETRY_WAITS", "10,60")
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"AUTOGRADER_RETRY_WAITS={text!r}: expected seconds separated by commas") from None
+
+
+def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataContext | None) -> BatchEntry:
+    """One try at grading a submission; any failure becomes the entry's message."""
     candidate = job.candidate
     entry = BatchEntry(candidate.id, candidate.path, "graded", student=candidate.student, origin=candidate.origin)
     began = time.monotonic()
@@ -150,6 +179,10 @@ def run_job(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCon
                                  data=data)
         entry.totals = grade.totals()
         entry.message = grade.problem
+        failed = [item for item in grade.items if item.status == "error"]
+        if failed:  # written to grade.json for the marker, and tried again
+            entry.status = "error"
+            entry.message = "the grader failed on " + "; ".join(f"{item.id}: {item.reason}" for item in failed)
     except AssignmentError:
         raise
     except GraderError as error:
@@ -160,10 +193,6 @@ def run_job(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCon
     finally:
         submission.close()
     entry.seconds = time.monotonic() - began
-    if entry.status == "error":
-        _write_error(job.folder, entry)
-    else:
-        (job.folder / ERROR_FILE).unlink(missing_ok=True)
     return entry
 
 

@@ -62,6 +62,9 @@ def _limit_options(function: Any) -> Any:
             click.option("--timeout", "--total-timeout", "total_timeout", type=float,
                          help="Wall-clock seconds per notebook (default: the rubric's)."),
             click.option("--cell-timeout", type=float, help="Seconds per cell (default: the rubric's)."),
+            click.option("--start-timeout", type=float,
+                         help="Seconds a kernel may take to start; past it the grader failed, not the student, "
+                              "and the submission is tried again (default: the rubric's, 300)."),
             click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Value for the notebooks' parameters cell (repeatable)."),
             click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -76,10 +79,11 @@ def _limit_options(function: Any) -> Any:
 
 def _options(cell_timeout: float | None, total_timeout: float | None, params: tuple[str, ...],
              data_dir: Path | None, synthetic: bool, gpus: str | None, memory: str | None,
-             **extra: Any) -> GradeOptions:
+             start_timeout: float | None = None, **extra: Any) -> GradeOptions:
     return GradeOptions(cell_timeout_s=cell_timeout, total_timeout_s=total_timeout, parameters=_parameters(params),
                         data_dir=data_dir, synthetic=synthetic, gpus=gpus,
-                        memory_mb=parse_memory(memory) if memory else None, **extra)
+                        memory_mb=parse_memory(memory) if memory else None, kernel_start_timeout_s=start_timeout,
+                        **extra)
 
 
 def _sandbox(limits: dict[str, Any]) -> Sandbox:

@@ -197,7 +197,7 @@ class DockerSandbox:
             "memory_mb": res.memory_mb,
             "processes": res.processes,
             "cpus": res.cpus,
-            "scratch_mb": res.file_size_mb,
+            "scratch_mb": res.scratch_mb,
             "gpus": self._gpus_label(place),
         }
 
@@ -241,7 +241,7 @@ class DockerSandbox:
 
         res = place.resources
         memory = f"{res.memory_mb}m" if res.memory_mb else None
-        scratch = res.file_size_mb or 2048
+        scratch = res.scratch_mb or 2048
         volumes = {
             str(place.workdir): {"bind": _STAGED, "mode": "ro"},
             str(place.private): {"bind": str(place.private), "mode": "rw"},

@@ -52,6 +52,11 @@ class GraderError(AutograderError):
     exit_code = 4
 
 
+class KernelStartError(GraderError):
+    """A kernel did not become ready through no fault of the submission (a loaded machine,
+    a sandbox that could not start it): the submission is tried again."""
+
+
 class SubmissionError(AutograderError):
     """A submission cannot be read at all (not a zip, not a notebook...)."""
 

@@ -50,7 +50,8 @@ class CellRun:
 
     def summary(self) -> str:
         if self.status == "error":
-            return f"cell {self.number} failed with {self.ename}: {self.evalue}".rstrip(": ")
+            text = f"cell {self.number} failed with {self.ename}: {self.evalue}".rstrip(": ")
+            return f"{text} ({self.note})" if self.note else text
         if self.status in ("timeout", "died", "skipped"):
             return f"cell {self.number}: {self.note}"
         return f"cell {self.number} ran"
@@ -64,6 +65,8 @@ class NotebookRun:
     cells: list[CellRun] = field(default_factory=list)
     seconds: float = 0.0
     problem: str = ""  # a notebook-level failure: kernel did not start, died, ran out of time
+    start_failed: bool = False  # the kernel never became ready
+    grader_fault: str = ""  # why the grader, not the student, is to blame for the problem (a start timeout)
     truncated_cells: list[int] = field(default_factory=list)
 
     @property
@@ -198,8 +201,14 @@ async def run_notebook(
     total_timeout: float,
     max_output_bytes: int,
     parameters: dict[str, Any] | None = None,
+    start_timeout: float = 300,
 ) -> LiveNotebook:
-    """Run every code cell of ``nb`` and return it with its kernel still alive."""
+    """Run every code cell of ``nb`` and return it with its kernel still alive.
+
+    A kernel that is not ready within ``start_timeout`` seconds is the grader's failure
+    (a loaded machine), recorded in ``run.grader_fault``; a kernel that exits while
+    starting is recorded as the notebook's problem (a student's file can shadow a module
+    the kernel imports)."""
     nb = inject_parameters(nb, parameters or {})
     run = NotebookRun(name=name)
     started = time.monotonic()
@@ -222,7 +231,7 @@ async def run_notebook(
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "time limit reached", "traceback": []},
         record_timing=False,
         shutdown_kernel="immediate",
-        startup_timeout=60,
+        startup_timeout=start_timeout,
     )
     live = LiveNotebook(nb, run, manager, client)
     try:
@@ -230,6 +239,9 @@ async def run_notebook(
         await client.async_start_new_kernel_client()
     except Exception as error:  # a student file shadowing a module can stop the kernel starting
         run.problem = f"the kernel could not start: {type(error).__name__}: {error}"
+        run.start_failed = True
+        if isinstance(error, TimeoutError) or "didn't respond" in str(error) or "did not respond" in str(error):
+            run.grader_fault = f"the kernel was not ready within {start_timeout:g} s"
         run.seconds = time.monotonic() - started
         await live.ashutdown()
         return live
@@ -283,6 +295,8 @@ async def run_notebook(
                 record.evalue = _IPYTHON_FILE.sub(r"(line \1)", evalue)
                 lines = strip_ansi("\n".join(reply.get("traceback", []))).splitlines()
                 record.traceback = [line for line in lines if line.strip("- ")][-_TRACEBACK_LINES:]
+                if "No space left on device" in record.evalue or "[Errno 28]" in record.evalue:
+                    record.note = "the kernel's disk space is used up (the sandbox's scratch limit)"
     if not run.problem and any(c.status == "skipped" for c in run.cells):
         run.problem = stop_reason.removeprefix("not run: ")
     run.seconds = time.monotonic() - started

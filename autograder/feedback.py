@@ -104,8 +104,12 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 _COHORT = """{% extends "base.html" %}{% block body %}
 <h1>{{ assignment }}: cohort summary</h1>
 <p class="muted">{{ rubric_title }}</p>
-{% if not count %}<p>No submissions.</p>{% else %}
-<p>{{ count }} submissions. {{ ungraded }} could not be graded; \
+{% if errors %}<div class="problem"><strong>{{ errors|length }} could not be graded</strong> because the grader \
+failed (not the students): look at each <code>error.txt</code>, then run the same command again to grade them.
+<ul>{% for id, why in errors.items() %}<li>{{ id }}: {{ why|truncate(200, true, "…", 0) }}</li>{% endfor %}</ul></div>
+{% endif %}
+{% if not count %}<p>No submissions graded.</p>{% else %}
+<p>{{ count }} submissions graded. {{ ungraded }} could not be read (the submitted files); \
 {{ late }} late, {{ not_assessed }} not assessed.</p>
 <table class="totals"><thead><tr><th></th><th>Mean</th><th>Median</th><th>Min</th><th>Max</th></tr></thead><tbody>
 {% for name, v in stats.items() %}<tr><th>{{ name }} (of {{ maximum|num }})</th><td>{{ v|mean|num }}</td>\
@@ -351,10 +355,12 @@ def _missed_items(rows: Sequence[Row], rubric: Rubric) -> list[dict[str, Any]]:
     return sorted(missed, key=lambda e: (-e["count"], order.get(e["id"], len(order)), e["id"]))
 
 
-def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path) -> Path:
-    """Write a self-contained HTML summary of the cohort's grades to ``path``."""
+def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path, *, errors: dict[str, str] | None = None) -> Path:
+    """Write a self-contained HTML summary of the cohort's grades to ``path``; ``errors``:
+    the submissions the grader failed on, with why."""
     rows = list(rows)
-    context: dict[str, Any] = {"title": f"{rubric.assignment}: cohort", "assignment": rubric.assignment}
+    context: dict[str, Any] = {"title": f"{rubric.assignment}: cohort", "assignment": rubric.assignment,
+                               "errors": errors or {}}
     context.update(rubric_title=rubric.title, count=len(rows), maximum=rubric.total_points)
     if rows:
         finals = [r.final for r in rows]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from .assignment import Assignment
 from .channel import KernelChannel
 from .check import run_checks
 from .data.context import DataContext, cache_root, open_data
-from .errors import AssignmentError, GraderError
+from .errors import AssignmentError, GraderError, KernelStartError
 from .execute import LiveNotebook, execute_notebook
 from .intake import Submission, digest
 from .outcomes import CheckSession
@@ -30,6 +29,7 @@ from .preflight import preflight
 from .report import write_submission
 from .rubric import Limits, Rubric
 from .sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
+from .scratch import make_temp
 from .score import Grade, score
 
 
@@ -49,6 +49,7 @@ class GradeOptions:
     full_size: bool = False  # on synthetic data too, keep the notebooks' own epochs and sizes
     memory_mb: int | None = None
     scratch_mb: int | None = None
+    kernel_start_timeout_s: float | None = None
     gpus: str | None = None  # auto | all | none | indices
     hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
 
@@ -69,6 +70,7 @@ class GradeOptions:
             "probe_timeout_s": self.probe_timeout_s,
             "memory_mb": self.memory_mb,
             "scratch_mb": self.scratch_mb,
+            "kernel_start_timeout_s": self.kernel_start_timeout_s,
             "gpus": self.gpus,
         }
         return rubric_limits.model_copy(update={k: v for k, v in changes.items() if v is not None})
@@ -81,7 +83,7 @@ def resources(limits: Limits) -> Resources:
         memory_mb=limits.memory_mb,
         cpus=limits.cpus,
         processes=limits.processes,
-        file_size_mb=limits.scratch_mb,
+        scratch_mb=limits.scratch_mb,
         gpus=limits.gpus,
         cpu_seconds=round(budget * (limits.cpus or os.cpu_count() or 1)),
     )
@@ -127,7 +129,7 @@ def _stage_workdir(
 ) -> tuple[Path, dict[str, Path]]:
     """Copy the submission into a fresh folder; stage the public data beside each notebook
     and link the datasets' view into it."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"autograder-{submission.id}-"))
+    workdir = make_temp(f"submission-{submission.id[:40]}-")
     root = submission.root
     assert root is not None
     copy = workdir / "submission"
@@ -210,9 +212,10 @@ def start(
                 total_timeout=limits.total_timeout_s,
                 max_output_bytes=limits.max_output_bytes,
                 parameters=parameters,
+                start_timeout=limits.kernel_start_timeout_s,
             )
-            if live.run.problem.startswith("the kernel could not start") and place.log_tail():
-                live.run.problem += f"; the kernel process said: {place.log_tail()}"
+            if live.run.start_failed:
+                _blame_start(name, live, place.log_tail())
             why = sandbox.explain(place) if live.run.problem else ""
             if why:
                 live.run.problem += f" ({why})"
@@ -224,6 +227,23 @@ def start(
         started.close()
         raise
     return started
+
+
+def _blame_start(name: str, live: LiveNotebook, said: str) -> None:
+    """A kernel that never became ready: the student's problem when their files stopped it
+    (the notebook is graded with that reason), the grader's when the machine was too slow
+    or the sandbox failed (``KernelStartError``: the submission is tried again)."""
+    run = live.run
+    if said:
+        run.problem += f"; the kernel process said: {said}"
+    if not run.grader_fault and any(line.startswith(SANDBOX_FAILURES) for line in said.splitlines()):
+        run.grader_fault = "the sandbox could not start the kernel"
+    if run.grader_fault:
+        raise KernelStartError(f"{name}: {run.grader_fault} ({run.problem})")
+
+
+#: How the sandbox's own start-up failures begin, in the kernel's log.
+SANDBOX_FAILURES = ("bwrap:", "[autograder] sandbox:")
 
 
 def grade_submission(

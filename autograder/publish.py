@@ -29,7 +29,7 @@ from .gradebook import (
     read_timestamps,
     write_csv,
 )
-from .report import load_records
+from .report import load_errors, load_records
 from .worksheet import Worksheet
 
 GRADEBOOK, WORKSHEET, FEEDBACK_DIR, FEEDBACK_ZIP, COHORT = (
@@ -96,7 +96,7 @@ def publish(assignment: Assignment, out_dir: Path, files: MarkerFiles = MarkerFi
     result.files.append(out_dir / FEEDBACK_DIR)
     if any(row.student is not None for row in rows):
         result.files.append(feedback_zip(rows, rubric, out_dir / FEEDBACK_ZIP))
-    result.files.append(cohort_page(rows, rubric, out_dir / COHORT))
+    result.files.append(cohort_page(rows, rubric, out_dir / COHORT, errors=load_errors(out_dir)))
     return result
 
 

@@ -153,6 +153,21 @@ def load_record(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+#: In a submission's result folder: why the grader could not grade it (it is tried again on the next run).
+ERROR_FILE = "error.txt"
+
+
+def load_errors(out_dir: Path) -> dict[str, str]:
+    """Submissions the grader failed on, by folder name, with the first line of each ``error.txt``."""
+    if not out_dir.is_dir():
+        return {}
+    found = {}
+    for path in sorted(out_dir.glob(f"*/{ERROR_FILE}")):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        found[path.parent.name] = lines[0] if lines else ""
+    return found
+
+
 def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
     """Every complete result under ``out_dir``, by folder name."""
     return {p.name: r for p in sorted(out_dir.iterdir()) if p.is_dir() and (r := load_record(p))}

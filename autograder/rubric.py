@@ -193,7 +193,11 @@ class Limits(_Strict):
     memory_mb: int = Field(default=8192, gt=0, description="memory of one kernel and what it starts")
     cpus: float | None = Field(default=None, gt=0, description="CPU cores a kernel may use (Docker); none: all")
     processes: int = Field(default=512, gt=0, description="processes and threads of one kernel")
-    scratch_mb: int = Field(default=2048, gt=0, description="disk a kernel may write (local: per file)")
+    scratch_mb: int = Field(default=2048, gt=0, description="disk a kernel may write in all: its copy of the "
+                            "submission and /tmp (per file where the host allows no private file system)")
+    kernel_start_timeout_s: float = Field(default=300, gt=0, description="seconds a kernel may take to start; "
+                                          "past it the grader, not the student, failed, and the submission is "
+                                          "tried again")
     gpus: str = Field(default="auto", description="auto (all GPUs when the machine has any), all, none, or indices")
 
 

@@ -30,7 +30,11 @@ from typing import IO, Any, Protocol
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from . import bwrap
+from .cgroups import Group
+from .cgroups import remove_stale as remove_stale_groups
 from .errors import GraderError, UsageError
+from .scratch import alive, make_temp, remove_stale
 
 #: Environment the kernel gets; nothing else of the grader's environment is passed on.
 KERNEL_ENV = {
@@ -51,7 +55,7 @@ class Resources:
     memory_mb: int | None = 8192
     cpus: float | None = None
     processes: int | None = 512
-    file_size_mb: int | None = 2048  # largest file; in Docker, the whole writable scratch area
+    scratch_mb: int | None = 2048  # the kernel's writable scratch area in all (its copy of the submission, /tmp)
     gpus: str = "auto"  # auto (all when the machine has any) | all | none | comma-separated indices
     cpu_seconds: float | None = None
 
@@ -213,63 +217,117 @@ def claim_uid(start: int) -> tuple[int, IO[str]]:
 
 class LocalSandbox:
     """The kernel runs as a subprocess of the grader, with the grader's Python, behind
-    ``autograder.jail``."""
+    ``autograder.jail``: in a root of its own built by bubblewrap (``autograder.bwrap``)
+    where the host allows namespaces; where it refuses them, on the host with the
+    grader's folders made unreadable to the sandbox user (root only) and the network cut
+    if any means allows. ``grade.json`` records which walls stood."""
 
     name = "local"
 
-    def __init__(self, python: str | None = None, *, uid: int | None = None, isolate: bool = True) -> None:
+    def __init__(self, python: str | None = None, *, uid: int | None = None, isolate: bool = True,
+                 mode: str | None = None) -> None:
         self.python = python or sys.executable
         self.isolate = isolate
         root = os.geteuid() == 0
         if uid is None and root and isolate:
             uid = int(os.environ.get("AUTOGRADER_SANDBOX_UID", DEFAULT_UID))
         self.uid = uid if root and uid != 0 else None
+        self.mode = mode or os.environ.get("AUTOGRADER_JAIL", "auto")  # auto | bwrap | permissions
+        if self.mode not in JAIL_MODES:
+            raise UsageError(f"AUTOGRADER_JAIL={self.mode!r}: expected one of {', '.join(JAIL_MODES)}")
+        self.why_not = ""  # why bubblewrap is not used, when it is not
         self._checked = False
         self._claim: IO[str] | None = None
+        self._groups: dict[str, Group | None] = {}
+        self._locked: set[Path] = set()
+
+    @property
+    def walls(self) -> str:
+        """What isolates the kernels: bwrap, permissions, or none (not isolated)."""
+        if not self.isolate:
+            return "none"
+        return "permissions" if self.mode == "permissions" else "bwrap"
 
     # -- the jail's configuration
 
+    def _group(self, place: Place) -> Group | None:
+        key = str(place.private)
+        if key not in self._groups:
+            res = place.resources
+            self._groups[key] = Group.make(f"k{os.getpid()}-{place.private.name}", memory_mb=res.memory_mb,
+                                           processes=res.processes, cpus=res.cpus)
+        return self._groups[key]
+
     def _config(self, place: Place) -> dict[str, Any]:
-        if not self.isolate:
-            return {}
-        python = Path(self.python)
-        needed = [place.workdir, place.private, *place.readonly, python.parent, Path(os.path.realpath(python)).parent,
-                  Path(sys.prefix), Path(sys.base_prefix)]
-        hide = [
-            str(path) for path in place.hidden
-            if path.is_dir() and not any(_is_within(need, path) for need in needed)
-        ]
         res = place.resources
         cuda = res.gpu_indices() != [] and has_nvidia_gpu()  # CUDA reserves far more address space than it uses
+        group = self._group(place)
+        covered = group.limits if group else {}
+        enforced: dict[str, Any] = {"walls": self.walls, "not_enforced": []}
+        if self.why_not:
+            enforced["not_enforced"].append(self.why_not)
+        if group is not None:
+            enforced["memory"] = f"{res.memory_mb} MB resident, no swap ({group.describe()})"
+            if "processes" in covered:
+                enforced["processes"] = f"{res.processes} ({group.describe()})"
+        elif res.memory_mb and not cuda:
+            enforced["memory"] = f"{res.memory_mb} MB of address space (no control groups here)"
+        else:
+            enforced["not_enforced"].append("memory: no control groups here, and a CUDA kernel cannot be limited "
+                                            "by address space")
         limits = {
-            "address_space": res.memory_mb * MB if res.memory_mb and not cuda else None,
+            "address_space": res.memory_mb * MB if res.memory_mb and not cuda and group is None else None,
             "cpu_seconds": res.cpu_seconds,
-            "processes": res.processes,
-            "file_size": res.file_size_mb * MB if res.file_size_mb else None,
+            "processes": res.processes if "processes" not in covered else None,
             "open_files": 4096,
         }
-        return {
-            "hide": hide,
-            "no_network": True,
-            "limits": limits,
+        config: dict[str, Any] = {
             "uid": self.uid,
+            "cgroup_procs": group.procs_files if group else [],
             "own": [str(place.private), str(place.connection_file)],
             "report": str(place.enforced_file),
             "log": str(place.log_file),
         }
+        if self.walls == "bwrap":
+            enforced.update(network="cut", filesystem="a root of its own: system folders, the interpreter, "
+                            "the submission and the data view", tmp="private", processes_seen="its own only",
+                            disk=f"{res.scratch_mb} MB in all (a tmpfs holding the submission's copy and /tmp; "
+                            f"/var/tmp {bwrap.VAR_TMP_MB} MB more)")
+            config.update(ignore_sigint=True, reveal=bwrap.interpreter_folders(self.python) if self.uid else [])
+        else:
+            limits["file_size"] = res.scratch_mb * MB if res.scratch_mb else None
+            hidden = "the grader's folders unreadable to the sandbox user" if self.uid else "nothing hidden"
+            enforced.update(filesystem=f"the host's, {hidden}", tmp="the host's, cleaned after each submission",
+                            disk=f"{res.scratch_mb} MB per file")
+            config["cut_network"] = True
+        config["limits"] = limits
+        config["enforced"] = enforced
+        return config
 
     def for_slot(self, slot: int) -> LocalSandbox:
         """The sandbox of parallel worker ``slot``: a user of its own, since ``release`` kills
         every process of its user."""
         uid = self.uid + slot if self.uid is not None else None
-        return LocalSandbox(self.python, uid=uid, isolate=self.isolate)
+        return LocalSandbox(self.python, uid=uid, isolate=self.isolate, mode=self.mode)
+
+    def _kernel_argv(self, place: Place) -> list[str]:
+        kernel = [self.python, "-m", "ipykernel_launcher", "-f", str(place.connection_file)]
+        if self.walls != "bwrap":
+            return kernel
+        res = place.resources
+        return bwrap.command(
+            bwrap=self._bwrap, python=self.python, workdir=place.workdir, cwd=place.cwd, private=place.private,
+            readonly=place.readonly, scratch_mb=res.scratch_mb or 2048, shm_mb=max(64, (res.memory_mb or 8192) // 2),
+            gpus=res.gpu_indices() != [] and has_nvidia_gpu(), kernel=kernel,
+        )
 
     def kernel_spec(self, place: Place | None = None) -> KernelSpec:
         kernel = [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         if place is not None and self.isolate:
             config = place.private / "jail.json"
-            config.write_text(json.dumps(self._config(place)), encoding="utf-8")
-            kernel = [self.python, "-m", "autograder.jail", str(config), "--", *kernel]
+            settings = {**self._config(place), "start_delay_s": _simulated_start_delay()}
+            config.write_text(json.dumps(settings), encoding="utf-8")
+            kernel = [self.python, "-m", "autograder.jail", str(config), "--", *self._kernel_argv(place)]
         return KernelSpec(argv=kernel, display_name="autograder (local)", language="python", resource_dir="")
 
     # -- the Sandbox interface
@@ -278,28 +336,63 @@ class LocalSandbox:
         if self.uid is not None and self._claim is None:
             self.uid, self._claim = claim_uid(self.uid)
 
-    def check(self) -> None:
-        """Fail early, and say why, when the sandbox user cannot run the grader's Python."""
-        self._claim_uid()
-        if self._checked or self.uid is None:
-            return
-        probe_dir = Path(tempfile.mkdtemp(prefix="autograder-probe-"))
+    @property
+    def _bwrap(self) -> str:
+        return bwrap.find() or "bwrap"
+
+    def _probe(self) -> subprocess.CompletedProcess[str]:
+        """Start the sandbox once, as a kernel would be, with Python importing the kernel's packages."""
+        folder = make_temp("probe-")
+        folder.chmod(0o711)
+        place: Place | None = None
         try:
-            os.chown(probe_dir, self.uid, self.uid)
-            config = probe_dir / "jail.json"
-            config.write_text(json.dumps({"uid": self.uid}), encoding="utf-8")
-            command = [self.python, "-m", "autograder.jail", str(config), "--",
-                       self.python, "-c", "import ipykernel, numpy"]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=probe_dir)
+            workdir = folder / "work"
+            workdir.mkdir()
+            place = Place(workdir=workdir, cwd=workdir, private=folder / "private",
+                          resources=Resources(memory_mb=None, processes=None, gpus="none"))
+            place.private.mkdir()
+            hand_over(workdir, [], self.uid)
+            config = self._config(place)
+            config.update(report=None, log=None)
+            (folder / "jail.json").write_text(json.dumps(config), encoding="utf-8")
+            probe = [self.python, "-c", "import ipykernel, numpy"]
+            inner = self._kernel_argv(place)
+            inner = inner[:inner.index("--") + 1] + ["/bin/sh", "-c", 'exec "$@"', "probe", *probe] \
+                if self.walls == "bwrap" else probe
+            command = [self.python, "-m", "autograder.jail", str(folder / "jail.json"), "--", *inner]
+            return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=workdir)
         finally:
-            shutil.rmtree(probe_dir, ignore_errors=True)
+            if place is not None:
+                self._drop_group(place)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def check(self) -> None:
+        """Choose the walls this host allows, and fail early, saying why, when the sandbox
+        user cannot run the grader's Python."""
+        self._claim_uid()
+        if self._checked or not self.isolate:
+            return
+        remove_stale()
+        remove_stale_groups(lambda name: name[:1] == "k" and not alive(int(name[1:].split("-")[0] or 0)))
+        if self.mode != "permissions":
+            found = bwrap.find()
+            result = self._probe() if found else None
+            if result is not None and result.returncode == 0:
+                self.mode = "bwrap"
+                self._checked = True
+                return
+            detail = _last_line(result.stderr) if result is not None else "bubblewrap (bwrap) is not installed"
+            if self.mode == "bwrap":
+                raise GraderError(f"AUTOGRADER_JAIL=bwrap, but bubblewrap cannot start a kernel here: {detail}")
+            self.why_not = f"namespaces: bubblewrap could not start here ({detail}), so the kernel ran on the host"
+            self.mode = "permissions"
+        result = self._probe()
         if result.returncode != 0:
-            detail = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
             raise GraderError(
                 f"the local sandbox runs students' code as uid {self.uid}, which cannot run the grader's Python "
-                f"({self.python}): {detail}. Install the grader where other users can read it (for example a "
-                "virtual environment under /opt made from a Python outside /root), or set AUTOGRADER_SANDBOX_UID=0 "
-                "to run students' code as root (unsafe)."
+                f"({self.python}): {_last_line(result.stderr)}. Install the grader where other users can read it "
+                "(for example a virtual environment under /opt made from a Python outside /root), or set "
+                "AUTOGRADER_SANDBOX_UID=0 to run students' code as root (unsafe)."
             )
         self._checked = True
 
@@ -307,26 +400,58 @@ class LocalSandbox:
         self.check()
         hand_over(workdir, readonly, self.uid)
 
+    def _lock(self, place: Place) -> None:
+        """Without namespaces: make the grader's folders unreadable to the sandbox user."""
+        if self.walls != "permissions" or self.uid is None:
+            return
+        needed = [place.workdir, place.private, *place.readonly, Path(self.python).parent,
+                  Path(os.path.realpath(self.python)).parent, Path(sys.prefix), Path(sys.base_prefix)]
+        for folder in place.hidden:
+            if folder in self._locked or not folder.is_dir() or any(_is_within(n, folder) for n in needed):
+                continue
+            mode = folder.stat().st_mode
+            folder.chmod(mode & ~0o007)
+            self._locked.add(folder)
+
     def explain(self, place: Place) -> str:
+        group = self._groups.get(str(place.private))
+        if group is not None and group.oom_kills():
+            return (f"out of memory: the kernel and what it started used more than the "
+                    f"{place.resources.memory_mb} MB memory limit and were killed")
         return ""
 
     def kernel_manager(self, place: Place) -> AsyncKernelManager:
+        self.check()
+        self._lock(place)
         return manager_for(self.kernel_spec(place), place)
 
     def kernel_env(self, place: Place) -> dict[str, str]:
-        return kernel_env(str(place.cwd), place.resources)
+        home = bwrap.SCRATCH if self.walls == "bwrap" else str(place.cwd)
+        return kernel_env(home, place.resources)
 
     def enforced(self, place: Place) -> dict[str, Any]:
         base: dict[str, Any] = {"backend": self.name}
         try:
             base.update(json.loads(place.enforced_file.read_text(encoding="utf-8")))
         except (OSError, ValueError):
-            base["why_not"] = "no isolation (the kernel ran as a plain subprocess)"
+            base["walls"] = "none"
+            base["not_enforced"] = ["isolation: the kernel ran as a plain subprocess"]
         return base
+
+    def _drop_group(self, place: Place) -> None:
+        group = self._groups.pop(str(place.private), None)
+        if group is not None:
+            group.remove()
 
     def release(self) -> None:
         """Kill every process of the sandbox user, and wait until they are gone: a fork
-        bomb's leftovers would otherwise count against the next submission's limits."""
+        bomb's leftovers would otherwise count against the next submission's limits. Remove
+        the kernels' control groups and, without a root of their own, the user's files in
+        the host's shared temporary folders."""
+        for key in list(self._groups):
+            group = self._groups.pop(key)
+            if group is not None:
+                group.remove()
         if self.uid is None or self._claim is None:  # a user not claimed may be another grader's
             return
         deadline = time.monotonic() + 30
@@ -336,13 +461,62 @@ class LocalSandbox:
                 subprocess.run([self.python, "-m", "autograder.jail", "--kill-all", str(self.uid)],
                                capture_output=True, timeout=30)
             elif not zombies:  # zombies still count against the user's process limit until reaped
-                return
+                break
             for pid in zombies:  # a kernel interrupted mid-start is the grader's own child: reap it
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
             time.sleep(0.05)
+        if self.walls == "permissions":
+            remove_files_of(self.uid, SHARED_TMP)
+
+
+#: The host's temporary folders every user may write, cleaned of the sandbox user's files
+#: after each submission when kernels share them (no root of their own).
+SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+JAIL_MODES = ("auto", "bwrap", "permissions")
+
+
+def remove_files_of(uid: int, folders: tuple[Path, ...]) -> None:
+    """Remove what ``uid`` left at the top of ``folders`` (and everything inside it)."""
+    for folder in folders:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.lstat().st_uid != uid:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
+            except OSError:
+                pass
+
+
+def _last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["(no message)"])[-1]
+
+
+def _simulated_start_delay() -> float:
+    """Seconds a kernel's start is held back, for tests of the grader's start timeout:
+    ``AUTOGRADER_TEST_SLOW_START=SECONDS:COUNTER_FILE:N`` delays the first N starts."""
+    setting = os.environ.get("AUTOGRADER_TEST_SLOW_START", "")
+    if not setting:
+        return 0.0
+    seconds, counter, times = setting.split(":")
+    path = Path(counter)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        done = len(handle.read())
+        if done >= int(times):
+            return 0.0
+        handle.write("x")
+    return float(seconds)
 
 
 def _processes_of(uid: int) -> tuple[list[int], list[int]]:
@@ -398,6 +572,6 @@ def parse_memory(text: str) -> int:
     return int(megabytes)
 
 
-def private_dir(prefix: str = "autograder-") -> Path:
+def private_dir(prefix: str = "kernel-") -> Path:
     """A fresh folder for the grader's own per-kernel files (sockets, connection file)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    return make_temp(prefix)

@@ -31,15 +31,18 @@ class Secrets:
     labels: Path  # a held-out labels file in the grader's cache, holding SECRET
     results: Path  # the batch's results folder
     port: int  # a TCP port on the grader's loopback that must never be reached
+    world: Path  # a world-readable folder on the host, outside every submission, holding SECRET
+    forbidden: tuple[str, ...] = ()  # host paths no kernel may find by walking its file system
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    points: float | dict[str, float | None]  # automatic points it keeps (per backend; None: either way)
+    points: float | dict[str, float | None] | None  # automatic points it keeps (per backend; None: either way)
     reason: str  # phrases (one of them, any case, "|" between) its result must show; "" when none is due
     write: Callable[[Path, Secrets], None]
     root_only_local: bool = False  # contained locally only when the sandbox has a user of its own
+    own_root_only: bool = False  # contained locally only in a root of its own (bubblewrap), not by permissions
 
     def kept(self, backend: str) -> float | None:
         return self.points[backend] if isinstance(self.points, dict) else self.points
@@ -100,6 +103,32 @@ LEAK = (
     "print('\\n'.join(found))"
 )
 
+# Written at run time from two halves, so that the notebook's source never holds SECRET itself.
+LITTER = (
+    "import os\nsecret = 'S3CRET' + '-7f1c2a'\n"
+    "for folder in ['/tmp', '/dev/shm', '/var/tmp', os.path.expanduser('~')]:\n    try:\n"
+    "        with open(os.path.join(folder, 'litter.txt'), 'w') as handle:\n            handle.write(secret)\n"
+    "        os.makedirs(os.path.join(folder, 'litter-dir'), exist_ok=True)\n"
+    "        open(os.path.join(folder, 'litter-dir', 'inside.txt'), 'w').write(secret)\n"
+    "    except Exception as error:\n        print(folder, type(error).__name__)"
+)
+READ_LITTER = (
+    "import glob\nfound = []\nfor pattern in ['/tmp/*', '/tmp/*/*', '/dev/shm/*', '/dev/shm/*/*', '/var/tmp/*',"
+    " '/var/tmp/*/*']:\n    for path in glob.glob(pattern):\n        try:\n"
+    "            found.append(open(path, errors='replace').read(2000))\n        except Exception:\n"
+    "            pass\nprint('\\n'.join(found))"
+)
+# Walks the whole file system it can see (but the system folders) and prints every path.
+WALK = (
+    "import os\nseen = []\nskip = ('/usr', '/etc', '/proc', '/sys', '/dev', '/lib', '/bin', '/sbin', '/run')\n"
+    "for top, folders, files in os.walk('/'):\n    if top.startswith(skip) or '/lib/python' in top:\n"
+    "        folders[:] = []\n        continue\n    seen.extend(os.path.join(top, name) for name in folders + files)\n"
+    "    for name in files:\n        path = os.path.join(top, name)\n        try:\n"
+    "            if os.path.getsize(path) < 100_000 and name.endswith(('.txt', '.py', '.csv', '.yaml', '.json')):\n"
+    "                seen.append(open(path, errors='replace').read())\n        except Exception:\n"
+    "            pass\nprint('\\n'.join(seen))"
+)
+
 CORPUS = [
     Case("infinite-loop", FULL, "time limit", cells("while True:\n    pass")),
     Case("sleep-forever", FULL, "time limit", cells("import time\ntime.sleep(10**6)")),
@@ -107,13 +136,21 @@ CORPUS = [
         "import os, time\nborn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
         "            time.sleep(3600)\n            os._exit(0)\n        born += 1\nexcept OSError as error:\n"
         "    print('stopped after', born, error)"), root_only_local=True),
-    # locally the address-space limit raises MemoryError in the cell; in Docker the engine's
-    # out-of-memory killer ends the kernel (the grader says so), or reclaim stalls the cell
-    # until its time limit, depending on the host's cgroup version
-    Case("memory-hog", {"local": FULL, "docker": None}, "memory|time limit", cells("hog = []\nwhile True:\n    hog.append(b'x' * (64 * 1024 * 1024))")),
+    # the out-of-memory killer of the kernel's control group ends the kernel (the grader says
+    # so), or reclaim stalls the cell until its time limit; where there are no control groups,
+    # the address-space limit raises MemoryError in the cell
+    Case("memory-hog", None, "memory|time limit", cells(
+        "hog = []\nwhile True:\n    hog.append(b'x' * (64 * 1024 * 1024))")),
     Case("disk-filler", FULL, "", cells(
         "block = b'x' * (1024 * 1024)\nwith open('filler.bin', 'wb') as handle:\n    while True:\n"
         "        handle.write(block)\n        handle.flush()")),
+    Case("many-files", FULL, "disk", cells(
+        "import os\nblock = os.urandom(1024 * 1024)\nfor n in range(1024):\n"
+        "    with open(f'part-{{n}}.bin', 'wb') as handle:\n        for _ in range(8):\n"
+        "            handle.write(block)")),
+    Case("litter-tmp", FULL, "", cells(LITTER)),
+    Case("read-litter", FULL, "", cells(READ_LITTER)),
+    Case("walk-the-root", FULL, "", cells(WALK), own_root_only=True),
     Case("output-flood", FULL, "cut", cells("for i in range(300_000):\n    print('flood ' * 20)")),
     Case("os-exit", 0, "kernel died", cells("import os\nos._exit(3)")),
     Case("segfault", 0, "kernel died", cells("import ctypes\nctypes.string_at(0)")),
@@ -125,6 +162,8 @@ CORPUS = [
     Case("read-other-submission", FULL, "", cells(LEAK.replace("{paths}", "[{other_submission!r}]"))),
     Case("read-hidden-checks", FULL, "", cells(LEAK.replace("{paths}", "[{checks!r}]"))),
     Case("read-hidden-labels", FULL, "", cells(LEAK.replace("{paths}", "[{labels!r}]"))),
+    Case("read-world-readable", FULL, "", cells(LEAK.replace("{paths}", "[{world!r} + '/notes.txt']")),
+         own_root_only=True),
     Case("fake-results-file", 7.0, "", cells(
         "import json, os\nanswer = 41\nfake = {{'totals': {{'auto_points': 9, 'auto_max': 9}}}}\n"
         "for folder in ['.', '..', {results!r}, os.path.join({results!r}, 'fake-results-file')]:\n    try:\n"

@@ -189,7 +189,7 @@ def test_cohort_page(rubric: Rubric, tmp_path: Path) -> None:
     page = cohort_page(rows, rubric, tmp_path / "cohort.html").read_text(encoding="utf-8")
     assert page.count("<img ") == len(rubric.questions) + 1 == 4
     assert page.count('src="data:image/png;base64,') == 4 and "http" not in page
-    assert "5 submissions. 1 could not be graded; 1 late, 1 not assessed." in page
+    assert "5 submissions graded. 1 could not be read (the submitted files); 1 late, 1 not assessed." in page
     assert "<th>Final grade (of 10)</th><td>4.3</td><td>4</td><td>0</td><td>9</td>" in page
     assert "<th>Raw points (of 10)</th><td>4.7</td><td>4</td><td>2</td><td>9</td>" in page
     table = page[page.index("Items most often not earned"):]
@@ -203,4 +203,4 @@ def test_cohort_page(rubric: Rubric, tmp_path: Path) -> None:
 
 def test_cohort_page_without_rows(rubric: Rubric, tmp_path: Path) -> None:
     page = cohort_page([], rubric, tmp_path / "out" / "cohort.html").read_text(encoding="utf-8")
-    assert "No submissions." in page and "<img" not in page
+    assert "No submissions graded." in page and "<img" not in page

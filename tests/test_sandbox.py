@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from autograder.intake import open_submission
 from autograder.pipeline import GradeOptions, grade_submission, start
 from autograder.sandbox import LocalSandbox, make_sandbox, parse_memory
 
-from .conftest import CELLS, TRIVIAL, write_notebook
+from .conftest import CELLS, ROOT, TRIVIAL, run_cli, write_notebook
 from .hostile import CORPUS, FULL, NAME, SECRET, Secrets
 
 ROOT_USER = os.geteuid() == 0
@@ -72,9 +74,21 @@ class Listener:
         self.server.close()
 
 
-def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
-    """Every hostile or broken submission gets its points and its reason; the good
-    submission graded after each one earns everything; nothing secret leaks."""
+def host_folder(tmp_path: Path, name: str, *files: str) -> Path:
+    """A folder outside the test's own temporary folder that any user of the host may read
+    (as a Moodle download or another clone left world-readable would be), holding SECRET."""
+    folder = Path(tempfile.mkdtemp(prefix=f"autograder-test-{name}-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    for relative in files:
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        path.write_text(f"{SECRET}\n")
+        path.chmod(0o644)
+    return folder
+
+
+def grade_corpus(sandbox, tmp_path, monkeypatch, cases):
+    """Grade each case followed by a good submission, in one batch; return what each shows."""
     monkeypatch.setenv("AUTOGRADER_TEST_TOKEN", SECRET)  # the grader's environment must not reach kernels
     labels = Path(os.environ["AUTOGRADER_CACHE"]) / "synthetic" / "labels.csv"
     labels.parent.mkdir(parents=True, exist_ok=True)
@@ -83,20 +97,33 @@ def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
     holder = batch / "00-holder"
     write_notebook(holder / NAME, *CELLS)
     (holder / "notes.txt").write_text(SECRET)
+    world = host_folder(tmp_path, "world", "notes.txt")
+    clone = host_folder(tmp_path, "clone", "rubrics/other/checks/check_other.py", "reference_solutions/other/a.txt")
     listener = Listener()
+    forbidden = (str(ROOT / "rubrics"), str(ROOT / "reference_solutions"), str(TRIVIAL), str(out), str(labels.parent),
+                 str(world), str(clone), str(batch))
     secrets = Secrets(other_submission=holder / "notes.txt", checks=TRIVIAL / "checks" / "check_trivial.py",
-                      labels=labels, results=out, port=listener.port)
-    cases = [case for case in CORPUS if ROOT_USER or sandbox.name == "docker" or not case.root_only_local]
+                      labels=labels, results=out, port=listener.port, world=world, forbidden=forbidden)
     for number, case in enumerate(cases, start=1):
         case.write(batch / f"{number:02d}-a-{case.name}", secrets)
         write_notebook(batch / f"{number:02d}-b-canary" / NAME, *CELLS)
+    modes = {folder: folder.stat().st_mode for folder in (TRIVIAL, ROOT / "reference_solutions")}
     try:
         entries = grade_batch(load_assignment(TRIVIAL), [batch], out_dir=out, options=OPTIONS, sandbox=sandbox)
     finally:
         listener.close()
-    by_id = {entry.id: entry for entry in entries}
+        shutil.rmtree(world, ignore_errors=True)
+        shutil.rmtree(clone, ignore_errors=True)
+        for folder, mode in modes.items():  # the permission walls close the grader's folders: open them again
+            folder.chmod(mode)
+    assert listener.connections == 0, "a kernel reached the grader's loopback"
     assert len(entries) == 2 * len(cases) + 1
     assert all(entry.status == "graded" for entry in entries), [(e.id, e.message) for e in entries if e.status != "graded"]
+    return entries, out, secrets
+
+
+def corpus_problems(sandbox_name, cases, entries, out, secrets) -> list[str]:
+    by_id = {entry.id: entry for entry in entries}
     check_source = secrets.checks.read_text().splitlines()[0]
     problems = []
     for number, case in enumerate(cases, start=1):
@@ -106,17 +133,28 @@ def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
         executed = out / ident / "executed" / NAME
         shown = executed.read_text() if executed.exists() else ""
         got = record["totals"]["auto_points"]
-        if case.kept(sandbox.name) is not None and got != case.kept(sandbox.name):
-            problems.append(f"{case.name}: {got} points, expected {case.kept(sandbox.name)}")
+        if case.kept(sandbox_name) is not None and got != case.kept(sandbox_name):
+            problems.append(f"{case.name}: {got} points, expected {case.kept(sandbox_name)}")
         if not case.explained(record_text + shown):
             problems.append(f"{case.name}: result does not say {case.reason!r}")
         if SECRET in shown or check_source in shown:
             problems.append(f"{case.name}: a secret reached the notebook")
+        problems += [f"{case.name}: the kernel found {path}" for path in secrets.forbidden if path in shown]
         canary = by_id[f"{number:02d}-b-canary"]
         if canary.totals["auto_points"] != FULL:
             problems.append(f"after {case.name}, a good submission got {canary.totals['auto_points']}")
+    return problems
+
+
+def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
+    """Every hostile or broken submission gets its points and its reason; the good
+    submission graded after each one earns everything; nothing secret leaks, and a kernel
+    that walks its whole file system finds none of the grader's folders, another checkout
+    or a world-readable folder of the host."""
+    cases = [case for case in CORPUS if ROOT_USER or sandbox.name == "docker" or not case.root_only_local]
+    entries, out, secrets = grade_corpus(sandbox, tmp_path, monkeypatch, cases)
+    problems = corpus_problems(sandbox.name, cases, entries, out, secrets)
     assert not problems, "\n".join(problems)
-    assert listener.connections == 0, "a kernel reached the grader's loopback"
     assert json.loads((out / "00-holder" / "grade.json").read_text())["totals"]["auto_points"] == FULL
     faked = json.loads((out / f"{[c.name for c in cases].index('fake-results-file') + 1:02d}-a-fake-results-file"
                         / "grade.json").read_text())
@@ -125,6 +163,25 @@ def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
     enforced = json.loads((out / "01-b-canary" / "grade.json").read_text())["sandbox"][NAME]
     assert enforced["backend"] == sandbox.name
     assert enforced["network"] in ("cut", "none")
+    if sandbox.name == "local":
+        assert enforced["walls"] == "bwrap", enforced
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="permissions hide folders only from a user of its own (root grader)")
+def test_without_namespaces_permissions_still_hide_the_grader(tmp_path, monkeypatch):
+    """Where namespaces are refused (simulated), the grader's folders are unreadable to the
+    sandbox user, what one submission leaves in /tmp, /dev/shm or /var/tmp is gone before
+    the next, and grade.json says which walls did not stand."""
+    sandbox = LocalSandbox(mode="permissions")
+    sandbox.check()
+    cases = [case for case in CORPUS if not case.own_root_only and case.name != "many-files"]
+    entries, out, secrets = grade_corpus(sandbox, tmp_path, monkeypatch, cases)
+    problems = corpus_problems("local", cases, entries, out, secrets)
+    assert not problems, "\n".join(problems)
+    enforced = json.loads((out / "01-b-canary" / "grade.json").read_text())["sandbox"][NAME]
+    assert enforced["walls"] == "permissions"
+    assert "unreadable to the sandbox user" in enforced["filesystem"]
+    assert enforced["uid"] == sandbox.uid
 
 
 @pytest.mark.skipif(not ROOT_USER, reason="a user of its own needs a root grader")
@@ -137,19 +194,73 @@ def test_local_sandbox_runs_students_as_their_own_user(tmp_path):
                              out=tmp_path / "out")
     record = json.loads((tmp_path / "out" / "grade.json").read_text())
     assert grade.totals()["auto_points"] == FULL
-    assert record["sandbox"][NAME]["uid"] == sandbox.uid != 0
-    assert record["sandbox"][NAME]["hidden"] == "hidden"
-    assert record["sandbox"][NAME]["limits"]["address_space"] == 4096 * 1024 * 1024
+    enforced = record["sandbox"][NAME]
+    assert enforced["uid"] == sandbox.uid != 0
+    assert enforced["walls"] == "bwrap" and enforced["network"] == "cut" and enforced["tmp"] == "private"
+    if "cgroup" in enforced["memory"]:  # resident memory; no address-space limit to break imports
+        assert "address_space" not in enforced["limits"]
+    else:
+        assert enforced["limits"]["address_space"] == 4096 * 1024 * 1024
 
 
 @pytest.mark.skipif(not ROOT_USER, reason="a user of its own needs a root grader")
-def test_unreachable_python_is_explained(tmp_path):
+def test_unreachable_python_is_explained_without_namespaces(tmp_path):
     hidden = tmp_path / "private"
     hidden.mkdir(mode=0o700)
     python = hidden / "python"
     python.symlink_to(os.path.realpath(os.sys.executable))
     with pytest.raises(GraderError, match=r"uid \d+, which cannot run the grader's Python.*other users can read"):
-        LocalSandbox(str(python)).check()
+        LocalSandbox(str(python), mode="permissions").check()
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="a user of its own needs a root grader")
+def test_python_under_a_closed_home_is_shown_to_the_kernel_alone(tmp_path):
+    """As root, an interpreter under a folder the sandbox user cannot enter (pyenv under a
+    0700 /root) is bound into the kernel's own namespace; the host's folder stays closed."""
+    home = Path(tempfile.mkdtemp(prefix="autograder-test-home-", dir="/var/tmp"))  # 0700, root's
+    try:
+        (home / "venv").symlink_to(Path(os.sys.prefix))
+        sandbox = LocalSandbox(str(home / "venv" / "bin" / "python"))
+        sandbox.check()
+        write_notebook(tmp_path / "s" / NAME, *CELLS, "import sys\nwhere = sys.prefix")
+        submission = open_submission(tmp_path / "s")
+        started = start(load_assignment(TRIVIAL), submission, options=OPTIONS, sandbox=sandbox)
+        try:
+            assert started.session.channels[NAME].get("where") == str(home / "venv")
+            assert str(home) in started.enforced[NAME]["revealed"]
+        finally:
+            started.close()
+            submission.close()
+        assert home.stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_memory_is_resident_memory_not_address_space(sandbox, tmp_path):
+    """Under the default limits, a correct notebook holding ~200 MB of tensors then importing
+    torchvision and scipy earns full marks; a real memory hog is stopped, and its result
+    says it ran out of memory."""
+    good = tmp_path / "good"
+    write_notebook(good / NAME, *CELLS, "import torch\nheld = [torch.ones(25_000_000) for _ in range(2)]",
+                   "import torchvision, scipy.signal, scipy.linalg, torchvision.ops\n"
+                   "boxes = torchvision.ops.nms(torch.tensor([[0, 0, 1, 1.0]] * 4), torch.rand(4), 0.5)")
+    defaults = GradeOptions(cell_timeout_s=120, total_timeout_s=300, gpus="none")
+    grade = grade_submission(load_assignment(TRIVIAL), open_submission(good), options=defaults, sandbox=sandbox,
+                             out=tmp_path / "good-out")
+    record = json.loads((tmp_path / "good-out" / "grade.json").read_text())
+    assert grade.totals()["auto_points"] == FULL
+    assert not record["notebooks"][0]["cells_not_ok"], record["notebooks"][0]["cells_not_ok"]
+    hog = tmp_path / "hog"
+    write_notebook(hog / NAME, *CELLS, "hog = []\nwhile True:\n    hog.append(bytearray(64 * 1024 * 1024))")
+    small = GradeOptions(cell_timeout_s=60, total_timeout_s=120, memory_mb=1024, gpus="none")
+    grade_submission(load_assignment(TRIVIAL), open_submission(hog), options=small, sandbox=sandbox,
+                     out=tmp_path / "hog-out")
+    text = (tmp_path / "hog-out" / "grade.json").read_text().lower()
+    memory = json.loads(text)["sandbox"][NAME.lower()].get("memory", "")
+    if sandbox.name == "docker" or "cgroup" in memory:
+        assert "out of memory" in text
+    else:  # the last fallback, an address-space limit, raises in the cell
+        assert "memoryerror" in text
 
 
 def test_same_scores_in_both_backends(tmp_path):
@@ -224,3 +335,35 @@ def test_two_graders_on_one_machine_never_share_a_sandbox_user():
         assert not Path(f"/proc/{sleeper.pid}").exists()
     finally:
         sleeper.kill()
+
+
+def test_a_kernel_slower_than_its_start_timeout_is_the_graders_failure(tmp_path, monkeypatch):
+    """A kernel that starts too late (simulated) is the grader's failure: the submission is
+    tried again and then graded in full; when every try is late it is `error`, never 0
+    points: error.txt, the cohort page and the exit status say so, and a rerun grades it."""
+    monkeypatch.setenv("AUTOGRADER_RETRY_WAITS", "1")
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_notebook(inputs / "alice" / NAME, *CELLS)
+    monkeypatch.setenv("AUTOGRADER_TEST_SLOW_START", f"30:{tmp_path / 'once'}:1")
+    options = GradeOptions(cell_timeout_s=20, total_timeout_s=60, gpus="none", kernel_start_timeout_s=4)
+    [entry] = grade_batch(load_assignment(TRIVIAL), [inputs], out_dir=out, options=options, sandbox=LocalSandbox())
+    assert (entry.status, entry.attempts, entry.totals["auto_points"]) == ("graded", 2, FULL)
+    assert not (out / "alice" / "error.txt").exists()
+
+    late = tmp_path / "late"
+    monkeypatch.setenv("AUTOGRADER_TEST_SLOW_START", f"30:{tmp_path / 'always'}:99")
+    result = run_cli("grade", TRIVIAL, inputs, "-o", late, "--sandbox", "local", "--start-timeout", "4",
+                     "--gpus", "none")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert not (late / "alice" / "grade.json").exists()
+    assert "was not ready within 4 s" in (late / "alice" / "error.txt").read_text()
+    cohort = (late / "cohort.html").read_text()
+    assert "1 could not be graded</strong> because the grader" in cohort and "alice" in cohort
+    assert "alice" not in (late / "summary.csv").read_text()
+
+    monkeypatch.delenv("AUTOGRADER_TEST_SLOW_START")
+    result = run_cli("grade", TRIVIAL, inputs, "-o", late, "--sandbox", "local", "--gpus", "none")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((late / "alice" / "grade.json").read_text())["totals"]["auto_points"] == FULL
+    assert not (late / "alice" / "error.txt").exists()
+    assert "could not be graded</strong>" not in (late / "cohort.html").read_text()

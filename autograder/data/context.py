@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..scratch import make_temp
 from . import DATASETS, missing, stage, synth, withheld
 
 CACHE_ENV = "AUTOGRADER_CACHE"
@@ -74,7 +75,7 @@ class DataContext:
     names: list[str]
     source: Path
     synthetic: bool
-    view: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="autograder-data-")))
+    view: Path = field(default_factory=lambda: make_temp("data-view-"))
 
     def __post_init__(self) -> None:
         stage(self.names, self.source, self.view)
