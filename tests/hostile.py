@@ -113,8 +113,8 @@ LITTER = (
     "    except Exception as error:\n        print(folder, type(error).__name__)"
 )
 READ_LITTER = (
-    "import glob\nfound = []\nfor pattern in ['/tmp/*', '/tmp/*/*', '/dev/shm/*', '/dev/shm/*/*', '/var/tmp/*',"
-    " '/var/tmp/*/*']:\n    for path in glob.glob(pattern):\n        try:\n"
+    "import glob\nfound = []\nfor folder in ['/tmp', '/dev/shm', '/var/tmp']:\n"
+    "    for path in glob.glob(folder + '/litter*') + glob.glob(folder + '/litter-dir/*'):\n        try:\n"
     "            found.append(open(path, errors='replace').read(2000))\n        except Exception:\n"
     "            pass\nprint('\\n'.join(found))"
 )

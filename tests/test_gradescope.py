@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +32,8 @@ def _autograder(tmp_path: Path) -> Path:
     return out
 
 
-def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late: timedelta) -> Path:
+def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late: timedelta,
+                     **env_extra: str) -> Path:
     root = tmp_path / name
     with zipfile.ZipFile(archive) as bundle:
         bundle.extractall(root / "source")
@@ -40,7 +43,7 @@ def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late
     metadata = {"id": 1, "created_at": (DUE + late).isoformat(), "assignment": {"due_date": DUE.isoformat()},
                 "users": [{"email": "jane@example.edu", "id": 7, "name": "Jane Doe"}]}
     (root / "submission_metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
-    env = {**os.environ, "AUTOGRADER_GS_ROOT": str(root), "AUTOGRADER_GS_PYTHON": sys.executable}
+    env = {**os.environ, "AUTOGRADER_GS_ROOT": str(root), "AUTOGRADER_GS_PYTHON": sys.executable, **env_extra}
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -87,6 +90,28 @@ def test_run_autograder_grades_the_reference_and_a_broken_submission(tmp_path: P
     assert "2 days late" in results["output"]
     executed = (broken / "results" / "grade" / "executed" / "trivial.ipynb").read_text(encoding="utf-8")
     assert "def test_answer" not in executed and "no [Errno" in executed  # the hidden check was not readable
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="permissions hide the source only from a user of its own (root grader)")
+def test_where_namespaces_are_refused_permissions_hide_the_source(tmp_path: Path):
+    """Gradescope's container refuses the namespaces of a root of its own (simulated): the
+    hidden checks are still unreadable to students' code, and grade.json says which walls stood."""
+    archive = _autograder(tmp_path)
+    world = Path(tempfile.mkdtemp(prefix="autograder-test-gradescope-", dir="/var/tmp"))
+    world.chmod(0o755)  # as /autograder is: every user may enter it, and the unpacked files are 0644
+    root = world / "refused"
+    hidden_check = str(root / "source" / "assignment" / "checks" / "check_trivial.py")
+    try:
+        _gradescope_root(world, archive, "refused", *TRIVIAL_CELLS, SNOOP.format(path=hidden_check),
+                         late=-timedelta(hours=1), AUTOGRADER_JAIL="permissions")
+    finally:
+        results = {path: path.read_text(encoding="utf-8") for path in (root / "results").rglob("*.json")}
+        executed = (root / "results" / "grade" / "executed" / "trivial.ipynb").read_text(encoding="utf-8")
+        shutil.rmtree(world, ignore_errors=True)
+    assert "def test_answer" not in executed and "no [Errno 13]" in executed
+    record = json.loads(results[root / "results" / "grade" / "grade.json"])
+    assert record["sandbox"]["trivial.ipynb"]["walls"] == "permissions"
+    assert json.loads(results[root / "results" / "results.json"])["score"] == 9
 
 
 def test_the_schema_can_fail():

@@ -122,6 +122,19 @@ def grade_corpus(sandbox, tmp_path, monkeypatch, cases):
     return entries, out, secrets
 
 
+def outputs_of(path: Path) -> str:
+    """Everything the notebook's cells printed or displayed (not their source)."""
+    nb = json.loads(path.read_text())
+    texts = []
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "")
+            texts.append("".join(text) if isinstance(text, list) else text)
+            texts += [str(value) for value in output.get("data", {}).values()]
+            texts.append(str(output.get("evalue", "")))
+    return "\n".join(texts)
+
+
 def corpus_problems(sandbox_name, cases, entries, out, secrets) -> list[str]:
     by_id = {entry.id: entry for entry in entries}
     check_source = secrets.checks.read_text().splitlines()[0]
@@ -139,7 +152,8 @@ def corpus_problems(sandbox_name, cases, entries, out, secrets) -> list[str]:
             problems.append(f"{case.name}: result does not say {case.reason!r}")
         if SECRET in shown or check_source in shown:
             problems.append(f"{case.name}: a secret reached the notebook")
-        problems += [f"{case.name}: the kernel found {path}" for path in secrets.forbidden if path in shown]
+        printed = outputs_of(executed) if executed.exists() else ""
+        problems += [f"{case.name}: the kernel found {path}" for path in secrets.forbidden if path in printed]
         canary = by_id[f"{number:02d}-b-canary"]
         if canary.totals["auto_points"] != FULL:
             problems.append(f"after {case.name}, a good submission got {canary.totals['auto_points']}")
@@ -257,7 +271,9 @@ def test_memory_is_resident_memory_not_address_space(sandbox, tmp_path):
                      out=tmp_path / "hog-out")
     text = (tmp_path / "hog-out" / "grade.json").read_text().lower()
     memory = json.loads(text)["sandbox"][NAME.lower()].get("memory", "")
-    if sandbox.name == "docker" or "cgroup" in memory:
+    if sandbox.name == "docker":  # the engine's killer, or reclaim stalling the cell until its time limit
+        assert "out of memory" in text or "time limit" in text
+    elif "cgroup" in memory:
         assert "out of memory" in text
     else:  # the last fallback, an address-space limit, raises in the cell
         assert "memoryerror" in text
