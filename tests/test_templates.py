@@ -67,3 +67,18 @@ def test_no_solution_text_reaches_the_templates():
         text = path.read_text(encoding="utf-8")
         for marker in ("SOLUTION", "otter_assign_solution_cell", "np.linalg.solve", "relu_grad_5 ="):
             assert marker not in text, (path.name, marker)
+
+
+def test_public_data_rounded_differently_is_current_but_a_small_change_is_stale(tmp_path: Path):
+    """Another numpy may round a generator's float arithmetic in the last place; that is
+    the same data. A change a student could see is not."""
+    assignment = _copy_project(tmp_path)
+    path = assignment.public_data_dir / "q3_regression.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    np.savez(path, **{**arrays, "y_val": np.nextafter(arrays["y_val"], np.inf)})
+    assert stale(assignment) == []
+    np.savez(path, **{**arrays, "y_val": arrays["y_val"] + 1e-6})
+    assert any("q3_regression.npz" in problem for problem in stale(assignment))
+    np.savez(path, **{**arrays, "y_val": arrays["y_val"].astype(np.float32)})
+    assert any("q3_regression.npz" in problem for problem in stale(assignment))
