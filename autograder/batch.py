@@ -4,8 +4,10 @@ Jobs go to an executor with the ``concurrent.futures`` interface: in this proces
 one worker, a pool of worker processes for more. Each job writes its own result folder,
 ``grade.json`` last, so a result on disk is complete; a rerun skips submissions already
 graded from the same files. A failure of one submission is recorded and the batch goes
-on; a broken assignment stops it. Ctrl-C stops the running jobs cleanly, and a killed
-batch leaves at worst folders without ``grade.json``, which the next run grades again.
+on; a broken assignment stops it. Bad options and missing inputs are refused before the
+sandbox is probed; an input that holds nothing to grade is reported (``BatchEvents.refused``)
+and the rest goes on. Ctrl-C (or SIGTERM, SIGHUP) stops the running jobs cleanly, and a
+killed batch leaves at worst folders without ``grade.json``, which the next run grades again.
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .assignment import Assignment, load_assignment
-from .data.context import DataContext
+from .data.context import DataContext, check_data
 from .errors import AssignmentError, GraderError, UsageError
 from .gradebook import Student
-from .intake import Candidate, Intake, digest, open_submission
+from .intake import Candidate, Intake, check_inputs, digest, noted, open_submission
 from .pipeline import GradeOptions, grade_submission
 from .report import ERROR_FILE, load_record, load_records, write_batch_summary
 from .sandbox import LocalSandbox, Sandbox, gpu_count
-
 
 
 @dataclass
@@ -59,6 +60,9 @@ class BatchEvents:
     def note(self, text: str) -> None:
         """Something about the inputs as a whole (an entry that is nobody's submission)."""
 
+    def refused(self, text: str) -> None:
+        """An input holds nothing to grade ('x.zip: not a zip file'); the rest goes on."""
+
     def start(self, entry: BatchEntry) -> None:
         """A worker began grading ``entry``."""
 
@@ -78,6 +82,13 @@ def default_workers() -> int:
     return max(1, gpu_count())
 
 
+def check_arguments(assignment: Assignment, paths: list[Path], options: GradeOptions) -> None:
+    """Refuse, before anything slow, inputs that do not exist and data options that cannot
+    give the datasets the grading reads (``UsageError``, naming what is wrong)."""
+    check_inputs(paths)
+    check_data(assignment.rubric.datasets(options.notebooks), data_dir=options.data_dir, synthetic=options.synthetic)
+
+
 def grade_batch(
     assignment: Assignment,
     paths: list[Path],
@@ -92,6 +103,7 @@ def grade_batch(
     """Grade every submission under ``paths`` into ``out_dir``, one result folder each."""
     events = events or BatchEvents()
     rubric = assignment.rubric  # validated before any work
+    check_arguments(assignment, paths, options)
     sandbox = sandbox or LocalSandbox()
     sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
     options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
@@ -100,6 +112,8 @@ def grade_batch(
         options = replace(options, hidden=(*options.hidden, *intake.scratch()))
         for note in intake.notes:
             events.note(note)
+        for problem in intake.problems:
+            events.refused(problem)
         records = load_records(out_dir)
         entries: dict[str, BatchEntry] = {}
         jobs: list[Job] = []
@@ -206,7 +220,13 @@ def _inline(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
     sandbox.release()  # whatever a killed run left behind
     for job in jobs:
         events.start(_pending(job))
-        finished(run_job(assignment, job, sandbox=sandbox, data=data))
+        finished(_run(assignment, job, sandbox=sandbox, data=data))
+
+
+def _run(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataContext | None) -> BatchEntry:
+    """``run_job``, the submission it opens given what the intake noted about its files."""
+    with noted(job.candidate):
+        return run_job(assignment, job, sandbox=sandbox, data=data)
 
 
 def _pending(job: Job) -> BatchEntry:
@@ -296,6 +316,7 @@ def _stop_job(signum: int, frame: Any) -> None:
 def _worker_init(assignment_folder: str, sandboxes: list[Sandbox], gpus: list[str | None], slots: Any, pids: Any,
                  data: DataContext | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides; it sends SIGTERM
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal hangs up the whole group: the same
     signal.signal(signal.SIGTERM, _stop_job)
     try:  # end with the batch process even when it is killed outright
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -314,7 +335,7 @@ def _worker_run(job: Job) -> BatchEntry:
         job = replace(job, options=replace(job.options, gpus=_WORKER["gpus"]))
     _WORKER["busy"] = True
     try:
-        return run_job(_WORKER["assignment"], job, sandbox=_WORKER["sandbox"], data=_WORKER["data"])
+        return _run(_WORKER["assignment"], job, sandbox=_WORKER["sandbox"], data=_WORKER["data"])
     finally:
         _WORKER["busy"] = False
         if _WORKER.get("stopping"):

@@ -6,8 +6,8 @@ read-only; its private folder for the grader's sockets; a size-limited tmpfs at
 ``/tmp`` holding its copy of the submission (``/tmp/job``), so the disk limit counts what
 it writes there and in ``/tmp`` alike (the grader's folders bound inside it are where
 the grader keeps them, under ``/tmp``); a small private ``/var/tmp`` and ``/dev/shm``; a
-fresh ``/proc`` of its own PID namespace; and no network interface but loopback. Nothing else of the host exists for it. ``--die-with-parent`` ends it with
-the grader.
+fresh ``/proc`` of its own PID namespace; and no network interface but loopback. Nothing
+else of the host exists for it. ``--die-with-parent`` ends it with the grader.
 """
 
 from __future__ import annotations

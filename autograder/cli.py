@@ -9,26 +9,25 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from .assignment import Assignment, load_assignment
-from .batch import BatchEntry, BatchEvents, default_workers, grade_batch
+from .batch import BatchEntry, check_arguments, default_workers, grade_batch
 from .bundle import student_bundle
 from .check import collect_problems
 from .data import DATASETS, SCALES, missing, synth
 from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
-from .errors import AutograderError, UsageError
+from .errors import AutograderError, SubmissionError, UsageError
 from .intake import open_submission
 from .pipeline import GradeOptions, grade_submission
 from .preflight import match_notebooks
+from .progress import (
+    batch_display,
+    exit_code,
+    progress_every,
+    stop_on_signals,
+    stopped_message,
+)
 from .publish import GRADEBOOK, MarkerFiles, publish
 from .report import render_check
 from .sandbox import SANDBOXES, Sandbox, make_sandbox, parse_memory
@@ -86,9 +85,9 @@ def _options(cell_timeout: float | None, total_timeout: float | None, params: tu
                         **extra)
 
 
-def _sandbox(limits: dict[str, Any]) -> Sandbox:
-    """The sandbox the options name (taken out of ``limits``), announced."""
-    sandbox = make_sandbox(limits.pop("sandbox_kind"), image=limits.pop("image"))
+def _sandbox(kind: str, image: str | None) -> Sandbox:
+    """The sandbox the options name, probed (seconds, as root) and announced."""
+    sandbox = make_sandbox(kind, image=image)
     sandbox.check()
     where = f"Docker, image {sandbox.image}" if isinstance(sandbox, DockerSandbox) else "a local jailed subprocess"
     errors.print(f"students' code runs in {where}")
@@ -101,58 +100,19 @@ def cli() -> None:
     """Grade deep-learning notebooks by measuring what the code and models do."""
 
 
-class _ProgressEvents(BatchEvents):
-    """The batch as a progress bar (done, running, ETA) and a line per finished submission."""
-
-    def __init__(self, progress: Progress, title: str) -> None:
-        self.progress = progress
-        self.title = title
-        self.task = progress.add_task(title, total=None)
-        self.running: list[str] = []
-
-    def begin(self, count: int, to_grade: int) -> None:
-        self.progress.update(self.task, total=count)
-        if to_grade < count:
-            self.progress.console.print(f"{count - to_grade} of {count} submissions already graded: skipped "
-                                        "(--regrade grades them again)")
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(f"[yellow]note:[/] {text}", highlight=False)
-
-    def _describe(self) -> None:
-        shown = ", ".join(self.running[:3]) + (f" +{len(self.running) - 3}" if len(self.running) > 3 else "")
-        self.progress.update(self.task, description=f"{self.title}: {shown}" if shown else self.title)
-
-    def start(self, entry: BatchEntry) -> None:
-        self.running.append(entry.id)
-        self._describe()
-
-    def done(self, entry: BatchEntry) -> None:
-        if entry.id in self.running:
-            self.running.remove(entry.id)
-        self._describe()
-        self.progress.advance(self.task)
-        if entry.status == "skipped":
-            return
-        if entry.status == "error":
-            self.progress.console.print(f"[magenta]✗ {entry.id}[/]: {entry.message}", highlight=False)
-            return
-        totals = entry.totals
-        note = f"  [yellow]{entry.message}[/]" if entry.message else ""
-        self.progress.console.print(f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} "
-                                    f"automatic ({entry.seconds:.1f} s){note}", highlight=False)
-
-
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
-                         regrade: bool, sandbox: Sandbox | None = None, workers: int = 1) -> list[BatchEntry]:
-    """Grade a batch with a progress bar and a line per submission; print the batch table."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        events = _ProgressEvents(progress, f"grading {target.id}")
-        entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, events=events,
-                              sandbox=sandbox, workers=workers)
-        progress.update(events.task, description=f"graded {target.id}")
+                         regrade: bool, sandbox: Sandbox | None = None,
+                         workers: int = 1) -> tuple[list[BatchEntry], list[str]]:
+    """Grade a batch, showing its progress; print the batch table. Returns the entries and
+    the inputs refused as holding nothing to grade. Stopped by a signal, say what is left
+    and exit 128 + its number."""
+    with batch_display(console, f"grading {target.id}") as events:
+        try:
+            entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, events=events,
+                                  sandbox=sandbox, workers=workers)
+        except KeyboardInterrupt as stop:
+            errors.print(stopped_message(stop, events.left()), highlight=False)
+            sys.exit(exit_code(stop))
     table = Table(title=f"{target.id}: {len(entries)} submissions, results in {out}/", title_justify="left")
     for column in ("Submission", "Automatic", "Awaiting a marker", "Status"):
         table.add_column(column)
@@ -163,7 +123,16 @@ def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, op
         status = entry.status if not entry.message else f"{entry.status}: {entry.message[:80]}"
         table.add_row(entry.id, auto, awaiting, status)
     console.print(table)
-    return entries
+    return entries, events.refusals
+
+
+def _exit_status(entries: list[BatchEntry], refusals: list[str]) -> None:
+    """Exit 5 when an input held nothing to grade, 4 when the grader failed on a submission."""
+    if refusals:
+        raise SubmissionError(f"{len(refusals)} input(s) hold nothing to grade (the rest was graded): "
+                              + "; ".join(refusals))
+    if any(entry.status == "error" for entry in entries):
+        sys.exit(4)
 
 
 def _marker_options(function: Any) -> Any:
@@ -223,12 +192,15 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, wo
     files = {"worksheet": worksheet, "timestamps": timestamps, "extensions": extensions, "marks": marks,
              "timezone": timezone}
     MarkerFiles(**files).validate(target)  # read before grading starts, so a mistake costs no time
-    sandbox = _sandbox(limits)
-    entries = _grade_with_progress(target, list(paths), out=out, options=_options(**limits), regrade=regrade,
-                                   sandbox=sandbox, workers=workers or default_workers())
+    kind, image = limits.pop("sandbox_kind"), limits.pop("image")
+    options = _options(**limits)
+    check_arguments(target, list(paths), options)
+    progress_every()  # a bad setting is refused now, not after the sandbox's probe
+    sandbox = _sandbox(kind, image)  # the slow part of starting, once every argument is known good
+    entries, refusals = _grade_with_progress(target, list(paths), out=out, options=options, regrade=regrade,
+                                             sandbox=sandbox, workers=workers or default_workers())
     _publish(target, out, **files)
-    if any(entry.status == "error" for entry in entries):
-        sys.exit(4)
+    _exit_status(entries, refusals)
 
 
 @cli.command(name="gradebook")
@@ -252,12 +224,11 @@ def demo(assignment: str, out: Path) -> None:
     target = load_assignment(assignment)
     download, worksheet = write_moodle_sample(target, out / "moodle")
     console.print(f"sample batch: {download} and its grading worksheet {worksheet}")
-    entries = _grade_with_progress(target, [download], out=out / "results", options=GradeOptions(synthetic=True),
-                                   regrade=False)
+    entries, refusals = _grade_with_progress(target, [download], out=out / "results",
+                                             options=GradeOptions(synthetic=True), regrade=False)
     _publish(target, out / "results", worksheet=worksheet)
     console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt")
-    if any(entry.status == "error" for entry in entries):
-        sys.exit(4)
+    _exit_status(entries, refusals)
 
 
 @cli.command()
@@ -270,7 +241,9 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     measured, then what is marked by hand. Fast by default (a per-cell limit, synthetic
     data); exits 1 when a public item is not yet earned."""
     target = load_assignment(assignment)
-    sandbox = _sandbox(limits)
+    kind, image = limits.pop("sandbox_kind"), limits.pop("image")
+    _parameters(limits["params"])  # refused before the sandbox's probe
+    sandbox = _sandbox(kind, image)
     notebooks: tuple[str, ...] = ()
     if path.suffix.lower() == ".ipynb":  # one notebook: check the items graded from it
         matched, _ = match_notebooks([spec.file for spec in target.rubric.notebooks], [path])
@@ -479,12 +452,13 @@ def rubric_command(assignment: str) -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        with stop_on_signals():  # SIGTERM and SIGHUP stop a command as Ctrl-C does
+            cli.main(standalone_mode=False)
     except click.exceptions.Abort as abort:
         if isinstance(abort.__cause__, KeyboardInterrupt):
-            errors.print("interrupted: results written so far are kept; run again to resume")
-        else:
-            errors.print("aborted")
+            errors.print(stopped_message(abort.__cause__, None), highlight=False)
+            sys.exit(exit_code(abort.__cause__))
+        errors.print("aborted")
         sys.exit(130)
     except click.ClickException as error:
         error.show()
@@ -492,6 +466,6 @@ def main() -> None:
     except AutograderError as error:
         errors.print(f"[red]error:[/] {error.message}", markup=True, highlight=False)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        errors.print("interrupted: results written so far are kept; run again to resume")
-        sys.exit(130)
+    except KeyboardInterrupt as stop:
+        errors.print(stopped_message(stop, None), highlight=False)
+        sys.exit(exit_code(stop))

@@ -5,7 +5,9 @@ A folder that directly holds notebooks is one submission; a folder that holds no
 batch, each entry (folder, zip or notebook) a submission. A Moodle download is split by
 student (see ``moodle``). Zips are extracted with limits on size, ratio and count;
 entries that would escape the folder, and links, are refused; a student's zip inside
-their submission (notebooks, HTML exports, a PDF) is unpacked beside it.
+their submission (notebooks, HTML exports, a PDF) is unpacked beside it. What was refused
+becomes a note of the submission it concerns (a finding in its results); a zip given on
+the command line that cannot be read or holds nothing to grade is an input problem.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +32,7 @@ MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 2 << 30
 MAX_RATIO = 200
 _IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", ".git"}
+_UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError)
 
 
 @dataclass
@@ -113,6 +119,13 @@ def _is_one_submission(folder: Path, expected: list[str]) -> bool:
     return not nested
 
 
+def check_inputs(paths: Sequence[Path]) -> None:
+    """Refuse, before anything slow, paths that do not exist."""
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+
+
 def discover(paths: list[Path], expected: list[str]) -> list[Path]:
     """Expand batch folders into the submissions they hold; check that every path exists.
 
@@ -154,7 +167,23 @@ def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return PurePosixPath(*[p for p in parts if p not in ("", ".")])
 
 
-def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
+@dataclass(frozen=True)
+class Refused:
+    """A zip entry that was not extracted, and the note saying why."""
+
+    entry: str  # its name in the zip, decoded
+    text: str
+
+    @property
+    def top(self) -> str:
+        """The entry's first path part: in a Moodle download, the student's entry name."""
+        parts = [part for part in self.entry.replace("\\", "/").split("/") if part not in ("", ".")]
+        return parts[0] if parts else ""
+
+
+def _extract(zip_path: Path, target: Path) -> list[Refused]:
+    """Unpack a zip into ``target``; what was refused comes back, one note per entry."""
+    refused: list[Refused] = []
     with zipfile.ZipFile(zip_path) as archive:
         members = archive.infolist()
         if len(members) > MAX_MEMBERS:
@@ -166,7 +195,8 @@ def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
             relative = _safe_member(info)
             mode = info.external_attr >> 16
             if relative is None or not relative.parts:
-                notes.append(f"skipped {info.filename!r}: its path leaves the submission folder")
+                refused.append(Refused(_member_name(info), f"skipped {info.filename!r}: its path leaves the "
+                                                           "submission folder"))
                 continue
             skipped = ""
             if stat.S_ISLNK(mode):
@@ -174,7 +204,7 @@ def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
             elif info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
                 skipped = f"skipped {info.filename!r}: compressed {info.file_size // info.compress_size}:1"
             if skipped:
-                notes.append(skipped)
+                refused.append(Refused(_member_name(info), skipped))
                 target.joinpath(*relative.parts[:-1]).mkdir(parents=True, exist_ok=True)  # its folder still counts
                 continue
             destination = target.joinpath(*relative.parts)
@@ -184,6 +214,7 @@ def _extract(zip_path: Path, target: Path, notes: list[str]) -> None:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as source, destination.open("wb") as sink:
                 shutil.copyfileobj(source, sink, 1 << 20)
+    return refused
 
 
 def _unpack_nested(root: Path, notes: list[str]) -> None:
@@ -195,8 +226,8 @@ def _unpack_nested(root: Path, notes: list[str]) -> None:
         while target.exists():
             target = target.with_name(target.name + "_unpacked")
         try:
-            _extract(archive, target, notes)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+            notes += [refused.text for refused in _extract(archive, target)]
+        except _UNREADABLE as error:
             notes.append(f"{archive.relative_to(root)} cannot be unpacked: {error}")
             continue
         for inner in target.rglob("*.zip"):
@@ -207,9 +238,31 @@ def _holds_zips(folder: Path) -> bool:
     return any(p.is_file() for p in folder.rglob("*.zip") if not _IGNORED_PARTS & set(p.relative_to(folder).parts))
 
 
-def open_submission(path: Path, *, ident: str | None = None, student: Student | None = None) -> Submission:
-    """Read one submission; an unreadable one comes back with ``problem`` set, never raises."""
-    ident = ident or submission_id(path)
+#: What the intake noted about candidates' files, by path, for ``open_submission`` (see ``noted``).
+_NOTED: ContextVar[dict[Path, tuple[str, ...]] | None] = ContextVar("autograder_intake_notes", default=None)
+
+
+@contextmanager
+def noted(candidate: Candidate) -> Iterator[None]:
+    """Inside, opening the candidate's path gives the submission the candidate's notes
+    (entries of a Moodle download refused while unpacking, ...) before its own."""
+    token = _NOTED.set({candidate.path: tuple(candidate.notes)})
+    try:
+        yield
+    finally:
+        _NOTED.reset(token)
+
+
+def open_submission(path: Path, *, ident: str | None = None, student: Student | None = None,
+                    notes: Sequence[str] = ()) -> Submission:
+    """Read one submission; an unreadable one comes back with ``problem`` set, never raises.
+    ``notes`` (default: the candidate's, inside ``noted``) come before the submission's own."""
+    submission = _open(path, ident or submission_id(path), student)
+    submission.notes[:0] = list(notes) or list((_NOTED.get() or {}).get(path, ()))
+    return submission
+
+
+def _open(path: Path, ident: str, student: Student | None) -> Submission:
     if path.is_dir():
         uploaded = sorted(c.name for c in path.iterdir() if c.is_file())
         if not _holds_zips(path):
@@ -226,10 +279,9 @@ def open_submission(path: Path, *, ident: str | None = None, student: Student | 
         return Submission(ident, path, None, problem=f"{path.name}: not a notebook, folder or zip",
                           uploaded=[path.name], student=student)
     scratch = tempfile.TemporaryDirectory(prefix="autograder-zip-")
-    notes = []
     try:
-        _extract(path, Path(scratch.name), notes)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+        notes = [refused.text for refused in _extract(path, Path(scratch.name))]
+    except _UNREADABLE as error:
         scratch.cleanup()
         return Submission(ident, path, None, problem=f"{path.name} cannot be unpacked: {error}",
                           uploaded=[path.name], student=student)
@@ -246,6 +298,7 @@ class Candidate:
     path: Path  # what to grade: a notebook, a zip or a folder
     student: Student | None = None
     origin: str = ""  # where it came from, for messages: 'moodle.zip › Jane Doe_1234567'
+    notes: list[str] = field(default_factory=list)  # about its files, found before it is opened
 
 
 class Intake:
@@ -253,8 +306,10 @@ class Intake:
     unpacked into, until ``close``."""
 
     def __init__(self, paths: list[Path], expected: list[str]) -> None:
+        check_inputs(paths)
         self.candidates: list[Candidate] = []
         self.notes: list[str] = []  # about the inputs as a whole (entries that are nobody's, ...)
+        self.problems: list[str] = []  # inputs that hold nothing to grade: 'x.zip: not a zip file'
         self._scratch: list[tempfile.TemporaryDirectory[str]] = []
         found: list[Candidate] = []
         for path in paths:
@@ -267,32 +322,42 @@ class Intake:
             self.candidates.append(candidate)
 
     def _expand(self, path: Path, expected: list[str]) -> list[Candidate]:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or folder")
         if path.is_file() and path.suffix.lower() == ".zip" and _is_moodle_zip(path):
-            scratch = tempfile.TemporaryDirectory(prefix="autograder-moodle-")
-            self._scratch.append(scratch)
-            unpacked = Path(scratch.name) / "download"
-            notes: list[str] = []
-            try:
-                _extract(path, unpacked, notes)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-                raise UsageError(f"{path}: the Moodle download cannot be unpacked: {error}") from None
-            self.notes += [f"{path.name}: {note}" for note in notes]
-            return self._students(path, unpacked, Path(scratch.name) / "students", move=True)
+            return self._moodle_zip(path)
         if path.is_dir() and is_download(path):
             scratch = tempfile.TemporaryDirectory(prefix="autograder-moodle-")
             self._scratch.append(scratch)
             return self._students(path, path, Path(scratch.name) / "students", move=False)
+        problem = input_problem(path) if path.is_file() else ""
+        if problem:
+            self.problems.append(problem)
+            return []
         return [Candidate(submission_id(found), found, origin=str(found)) for found in discover([path], expected)]
 
-    def _students(self, source: Path, folder: Path, target: Path, *, move: bool) -> list[Candidate]:
-        students, notes = split_download(folder, target, move=move)
+    def _moodle_zip(self, path: Path) -> list[Candidate]:
+        """A download zip, unpacked into scratch space; what it refused goes to the students it concerns."""
+        scratch = tempfile.TemporaryDirectory(prefix="autograder-moodle-")
+        self._scratch.append(scratch)
+        unpacked = Path(scratch.name) / "download"
+        try:
+            refused = _extract(path, unpacked)
+        except _UNREADABLE as error:
+            self.problems.append(f"{path}: the Moodle download cannot be unpacked: {error}")
+            return []
+        by_entry: dict[str, list[str]] = {}
+        for entry in refused:
+            by_entry.setdefault(entry.top, []).append(entry.text)
+        return self._students(path, unpacked, Path(scratch.name) / "students", move=True, refused=by_entry)
+
+    def _students(self, source: Path, folder: Path, target: Path, *, move: bool,
+                  refused: dict[str, list[str]] | None = None) -> list[Candidate]:
+        homes, notes = split_download(folder, target, move=move, refused=refused)
         self.notes += [f"{source.name}: {note}" for note in notes]
-        if not students:
+        if not homes:
             raise UsageError(f"{source}: holds no submissions named as Moodle names them")
-        return [Candidate(home.name, home, student, origin=f"{source.name} › {student.name}_{student.participant}")
-                for student, home in students]
+        return [Candidate(home.folder.name, home.folder, home.student, notes=home.notes,
+                          origin=f"{source.name} › {home.student.name}_{home.student.participant}")
+                for home in homes]
 
     def scratch(self) -> list[Path]:
         """Where the downloads were unpacked: every student's files, which no kernel may read."""
@@ -308,6 +373,27 @@ class Intake:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def input_problem(path: Path) -> str:
+    """Why a file given as an input holds nothing to grade ('' when it may): not a zip,
+    a zip without notebooks or zips in it, neither a notebook nor a zip."""
+    suffix = path.suffix.lower()
+    if suffix == ".ipynb":
+        return ""  # even an empty one is a student's: graded with the reason
+    if suffix != ".zip":
+        return f"{path}: not a notebook, zip or folder"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [_member_name(info) for info in archive.infolist() if not info.is_dir()]
+    except _UNREADABLE as error:
+        if isinstance(error, zipfile.BadZipFile):
+            return f"{path}: not a zip file"
+        return f"{path}: cannot be read: {error}"
+    parts = [PurePosixPath(name.replace("\\", "/")) for name in names]
+    if not any(p.suffix.lower() in (".ipynb", ".zip") and not _IGNORED_PARTS & set(p.parts) for p in parts):
+        return f"{path}: holds no notebook or submission"
+    return ""
 
 
 def _is_moodle_zip(path: Path) -> bool:

@@ -155,7 +155,8 @@ def enter(config: dict[str, Any]) -> dict[str, Any]:
         try:
             covered = reveal(config["reveal"], uid)
         except OSError as error:
-            raise SystemExit(f"[autograder] sandbox: cannot make the interpreter visible to uid {uid}: {error}") from None
+            raise SystemExit(f"[autograder] sandbox: cannot make the interpreter visible to uid {uid}: "
+                             f"{error}") from None
         if covered:
             done["revealed"] = covered
     if config.get("cut_network"):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -57,17 +58,30 @@ def is_download(folder: Path) -> bool:
     return bool(named) and len(named) * 2 >= len(entries)
 
 
-def split_download(folder: Path, target: Path, *, move: bool) -> tuple[list[tuple[Student, Path]], list[str]]:
+@dataclass
+class Home:
+    """One student's (or team's) files of a download, gathered in a folder, and what the
+    intake noted about them (entries refused while unpacking, ...)."""
+
+    student: Student
+    folder: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def split_download(folder: Path, target: Path, *, move: bool,
+                   refused: Mapping[str, list[str]] | None = None) -> tuple[list[Home], list[str]]:
     """Gather each student's files of a Moodle download under ``target/<name>_<id>/``.
 
     ``move`` moves the files (the download was unpacked into scratch space); otherwise
-    they are copied and the marker's folder stays as it is. Returns the students with
-    their folders, and notes on entries that are not Moodle's.
+    they are copied and the marker's folder stays as it is. ``refused`` holds notes on
+    entries not unpacked, by their top-level name: each goes to its student, who is kept
+    even when nothing of theirs was unpacked. Returns the students' homes, and notes on
+    entries that are nobody's.
     """
-    students: dict[str, tuple[Student, Path]] = {}
+    homes: dict[str, Home] = {}
     notes: list[str] = []
     transfer = shutil.move if move else _copy
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if path.name.startswith(".") or path.name == "__MACOSX":
             continue
         entry = parse_entry(path.name)
@@ -75,19 +89,30 @@ def split_download(folder: Path, target: Path, *, move: bool) -> tuple[list[tupl
             notes.append(f"{path.name}: not named as Moodle names submissions (Name_<id>_assignsubmission_...); "
                          "ignored")
             continue
-        if entry.key not in students:
-            home = target / _folder_name(entry.key)
-            home.mkdir(parents=True, exist_ok=True)
-            students[entry.key] = (Student(participant=entry.participant, name=entry.name), home)
-        home = students[entry.key][1]
+        home = _home(homes, entry, target)
         if path.is_dir():
             for child in sorted(path.iterdir()):
-                transfer(str(child), str(_free(home / child.name)))
+                transfer(str(child), str(_free(home.folder / child.name)))
         elif entry.rest:  # flat mode: the file's own name follows the prefix
-            transfer(str(path), str(_free(home / entry.rest)))
+            transfer(str(path), str(_free(home.folder / entry.rest)))
         else:
-            notes.append(f"{path.name}: a Moodle entry without a file name; ignored")
-    return list(students.values()), notes
+            home.notes.append(f"{path.name}: a Moodle entry without a file name; ignored")
+    for top, texts in (refused or {}).items():
+        entry = parse_entry(top)
+        if entry is None:
+            notes += texts
+        else:
+            _home(homes, entry, target).notes.extend(texts)
+    return sorted(homes.values(), key=lambda home: home.folder.name), notes
+
+
+def _home(homes: dict[str, Home], entry: Entry, target: Path) -> Home:
+    """The student's home for a download entry, made on first sight."""
+    if entry.key not in homes:
+        folder = target / _folder_name(entry.key)
+        folder.mkdir(parents=True, exist_ok=True)
+        homes[entry.key] = Home(Student(participant=entry.participant, name=entry.name), folder)
+    return homes[entry.key]
 
 
 def _folder_name(key: str) -> str:

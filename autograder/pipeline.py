@@ -29,8 +29,8 @@ from .preflight import preflight
 from .report import write_submission
 from .rubric import Limits, Rubric
 from .sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
-from .scratch import make_temp
 from .score import Grade, score
+from .scratch import make_temp
 
 
 @dataclass(frozen=True)

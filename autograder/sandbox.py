@@ -376,7 +376,7 @@ class LocalSandbox:
         if self._checked or not self.isolate:
             return
         remove_stale()
-        remove_stale_groups(lambda name: name[:1] == "k" and not alive(int(name[1:].split("-")[0] or 0)))
+        remove_stale_groups(_stale_group)
         if self.mode != "permissions":
             found = bwrap.find()
             result = self._probe() if found else None
@@ -498,6 +498,12 @@ def remove_files_of(uid: int, folders: tuple[Path, ...]) -> None:
                     entry.unlink()
             except OSError:
                 pass
+
+
+def _stale_group(name: str) -> bool:
+    """Whether a kernel's control group (``k<grader pid>-<kernel>``) belongs to a grader that is gone."""
+    pid = name[1:].split("-")[0]
+    return name.startswith("k") and pid.isdigit() and not alive(int(pid))
 
 
 def _last_line(text: str) -> str:

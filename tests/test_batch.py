@@ -1,21 +1,29 @@
-"""The batch: parallel workers, and a batch killed or interrupted mid-run losing nothing."""
+"""The batch: parallel workers, a batch killed or stopped by a signal mid-run losing nothing,
+its progress in a log file as it happens, and bad arguments refused before anything slow."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from autograder import cli
 from autograder.assignment import load_assignment
 from autograder.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.errors import UsageError
 from autograder.pipeline import GradeOptions
 from autograder.sandbox import LocalSandbox
 
-from .conftest import TRIVIAL, TRIVIAL_CELLS, run_cli, write_notebook
+from .conftest import ROOT, TRIVIAL, TRIVIAL_CELLS, run_cli, write_notebook
 
 SLOW = "import time\ntime.sleep(1.0)"
 
@@ -117,15 +125,114 @@ def test_a_batch_killed_outright_loses_nothing_and_regrades_nothing(tmp_path: Pa
     assert len(summary) == 9  # the header and every submission once
 
 
-def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path: Path):
+@pytest.mark.parametrize(("signum", "group"), [(signal.SIGINT, False), (signal.SIGHUP, False), (signal.SIGTERM, True)],
+                         ids=["SIGINT", "SIGHUP", "SIGTERM-to-the-group"])
+def test_a_batch_stopped_by_a_signal_stops_cleanly_says_what_is_left_and_resumes(tmp_path: Path, signum: int,
+                                                                                group: bool):
+    """The group: as systemd stops a service (the batch process gets the signal with its workers)."""
     batch, out, process = _running_batch(tmp_path, 6, results=1)
-    os.kill(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr.decode()
-    assert "interrupted: results written so far are kept; run again to resume" in stderr.decode()
-    _wait_gone(process.pid)
+    (os.killpg if group else os.kill)(process.pid, signum)
+    _, raw = process.communicate(timeout=60)
+    stderr = raw.decode()
+    assert process.returncode == 128 + signum, stderr
+    _wait_gone(process.pid)  # the workers, and the kernels they ran, are gone
     done = list(out.glob("*/grade.json"))
     assert 1 <= len(done) < 6
-    again = run_cli("grade", TRIVIAL, batch, "-o", out, "--sandbox", "local")
-    assert again.returncode == 0 and f"{len(done)} of 6 submissions already graded" in again.stdout
-    assert len(list(out.glob("*/grade.json"))) == 6
+    for path in done:
+        json.loads(path.read_text(encoding="utf-8"))  # complete, never half-written
+    said = re.search(rf"interrupted by {signal.Signals(signum).name}: (\d) of 6 submissions not graded; "
+                     "results written so far are kept; run again to resume", " ".join(stderr.split()))
+    assert said, stderr
+    # a worker (of 2) may have written its result an instant before the batch took note of it
+    assert 6 - len(done) <= int(said.group(1)) <= 8 - len(done)
+    if signum == signal.SIGTERM:  # resuming is the same after any signal: proven once
+        again = run_cli("grade", TRIVIAL, batch, "-o", out, "--sandbox", "local")
+        assert again.returncode == 0 and f"{len(done)} of 6 submissions already graded" in again.stdout
+        assert len(list(out.glob("*/grade.json"))) == 6
+
+
+def test_without_a_terminal_each_submission_and_the_progress_are_logged_as_they_happen(tmp_path: Path):
+    batch = _batch(tmp_path / "batch", 4, "import time\ntime.sleep(2)")
+    out, log = tmp_path / "results", tmp_path / "log"
+    command = [sys.executable, "-m", "autograder", "grade", str(TRIVIAL), str(batch), "-o", str(out), "-j", "1",
+               "--sandbox", "local"]
+    env = {**os.environ, "AUTOGRADER_PROGRESS_EVERY_S": "0.5"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(r"✓ student00: 7 / 9 automatic .*\n(.*\n)*progress: 1/4 done, 1 running \(student01\), "
+                            r"eta \d+:\d\d:\d\d", log.read_text(encoding="utf-8")):
+            assert process.poll() is None, f"the batch ended before its log showed progress:\n{log.read_text()}"
+            assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
+            time.sleep(0.1)
+        assert len(list(out.glob("*/grade.json"))) < 4  # still grading: the log is written as it goes
+    finally:
+        process.wait(timeout=180)
+    text = log.read_text(encoding="utf-8")
+    assert process.returncode == 0, text
+    assert "grading trivial: 4 submissions found, 4 to grade" in text
+    assert [line.split(":")[0] for line in text.splitlines() if line.startswith("✓")] == [
+        f"✓ student{n:02d}" for n in range(4)]
+    assert "\x1b[" not in text  # plain text, no terminal codes
+
+
+def _refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: object) -> str:
+    """Run ``grade`` in this process with ``args``; it must be refused with a UsageError
+    before the sandbox is made or probed. Returns the message."""
+    probed: list[str] = []
+    monkeypatch.setattr(cli, "make_sandbox", lambda kind, **_: probed.append(kind) or LocalSandbox())
+    result = CliRunner().invoke(cli.cli, ["grade", *map(str, args), "-o", str(tmp_path / "out"),
+                                          "--sandbox", "local"])
+    assert isinstance(result.exception, UsageError), (result.exception, result.output)
+    assert probed == [], "the sandbox was probed before the arguments were checked"
+    assert not (tmp_path / "out").exists()
+    return str(result.exception)
+
+
+def test_bad_arguments_are_refused_before_the_sandbox_is_probed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    notebook = write_notebook(tmp_path / "sub" / "trivial.ipynb", *TRIVIAL_CELLS)
+    missing = tmp_path / "nowhere.zip"
+    assert _refused(tmp_path, monkeypatch, TRIVIAL, notebook, missing) == f"{missing}: no such file or folder"
+    sheet = tmp_path / "grades.csv"
+    sheet.write_text("Name,Points\nJane,3\n", encoding="utf-8")
+    said = _refused(tmp_path, monkeypatch, TRIVIAL, notebook, "--worksheet", sheet)
+    assert str(sheet) in said and "not a Moodle grading worksheet" in said
+    marks = tmp_path / "marks.csv"
+    marks.write_bytes(b"\xff\xfe\x00")
+    assert str(marks) in _refused(tmp_path, monkeypatch, TRIVIAL, notebook, "--marks", marks)
+    assert "--param '3'" in _refused(tmp_path, monkeypatch, TRIVIAL, notebook, "--param", "3")
+    assert "--memory 'lots'" in _refused(tmp_path, monkeypatch, TRIVIAL, notebook, "--memory", "lots")
+    reference = ROOT / "reference_solutions" / "ece4179-2023"
+    assert "give --data DIR" in _refused(tmp_path, monkeypatch, "ece4179-2023", reference)
+    (tmp_path / "data").mkdir()
+    said = _refused(tmp_path, monkeypatch, "ece4179-2023", reference, "--data", tmp_path / "data")
+    assert f"{tmp_path / 'data'} does not hold the datasets needed" in said
+    monkeypatch.setenv("AUTOGRADER_PROGRESS_EVERY_S", "soon")
+    assert "AUTOGRADER_PROGRESS_EVERY_S='soon'" in _refused(tmp_path, monkeypatch, TRIVIAL, notebook)
+
+
+def test_a_bad_argument_exits_2_naming_the_file_without_announcing_a_sandbox(tmp_path: Path):
+    notebook = write_notebook(tmp_path / "sub" / "trivial.ipynb", *TRIVIAL_CELLS)
+    done = run_cli("grade", TRIVIAL, notebook, tmp_path / "nowhere.zip", "-o", tmp_path / "out", "--sandbox", "local")
+    assert done.returncode == 2 and f"{tmp_path / 'nowhere.zip'}: no such file or folder" in done.stderr
+    assert "students' code runs in" not in done.stderr  # said once the sandbox is probed
+
+
+def test_inputs_that_hold_nothing_to_grade_are_named_and_the_rest_is_graded(tmp_path: Path):
+    good = write_notebook(tmp_path / "inputs" / "alice.ipynb", *TRIVIAL_CELLS)
+    corrupt, empty, other = tmp_path / "corrupt.zip", tmp_path / "empty.zip", tmp_path / "notes.txt"
+    corrupt.write_text("this is not a zip", encoding="utf-8")
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("readme.txt", "nothing to grade")
+    other.write_text("hello", encoding="utf-8")
+    out = tmp_path / "results"
+    done = run_cli("grade", TRIVIAL, corrupt, good, empty, other, "-o", out, "--sandbox", "local")
+    text = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 5, text
+    assert f"{corrupt}: not a zip file" in text and f"{empty}: holds no notebook or submission" in text
+    assert f"{other}: not a notebook, zip or folder" in text
+    assert "3 input(s) hold nothing to grade (the rest was graded)" in text
+    assert sorted(p.parent.name for p in out.glob("*/grade.json")) == ["alice"]  # no student "corrupt" or "empty"
+    assert json.loads((out / "alice" / "grade.json").read_text(encoding="utf-8"))["totals"]["auto_points"] == 9.0
+    assert (out / "gradebook.csv").exists()  # published all the same

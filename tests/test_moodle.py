@@ -21,7 +21,7 @@ from autograder.preflight import file_findings
 from autograder.rubric import FileRules
 from autograder.worksheet import Worksheet
 
-from .conftest import TRIVIAL_CELLS, notebook, run_cli, trivial_copy
+from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli, trivial_copy
 
 GOOD = nbformat.writes(notebook(*TRIVIAL_CELLS, parameters="SCALE = 1")).encode()
 BROKEN = nbformat.writes(notebook(TRIVIAL_CELLS[0], "def double(x):\n    return x", TRIVIAL_CELLS[2])).encode()
@@ -105,9 +105,10 @@ def test_a_students_zip_inside_the_download_is_unpacked_beside_it(tmp_path: Path
             submission.close()
 
 
-def test_hostile_and_broken_entries_are_skipped_with_a_note_and_the_rest_goes_on(tmp_path: Path):
-    download = tmp_path / "hostile.zip"
-    with zipfile.ZipFile(download, "w", zipfile.ZIP_DEFLATED) as archive:
+def _hostile_download(path: Path) -> Path:
+    """A download with a zip-slip entry, a link, a bomb, a broken zip, a zip in a zip, a
+    student whose only file is refused, and an entry that is nobody's."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("Jane Doe_101_assignsubmission_file/trivial.ipynb", GOOD)
         archive.writestr("Eve Evil_102_assignsubmission_file/../../escape.ipynb", GOOD)
         link = zipfile.ZipInfo("Eve Evil_102_assignsubmission_file/trivial.ipynb")
@@ -117,13 +118,24 @@ def test_hostile_and_broken_entries_are_skipped_with_a_note_and_the_rest_goes_on
         archive.writestr("Carl Corrupt_103_assignsubmission_file/work.zip", b"PK\x03\x04 not really a zip")
         archive.writestr("Dora Deep_104_assignsubmission_file/outer.zip",
                          student_zip(**{"inner.zip": student_zip(**{"trivial.ipynb": GOOD}), "trivial.ipynb": GOOD}))
-    with Intake([download], ["trivial.ipynb"]) as intake:
-        assert [c.id for c in intake.candidates] == ["Carl_Corrupt_103", "Dora_Deep_104", "Eve_Evil_102",
-                                                     "Jane_Doe_101"]
-        notes = " ".join(intake.notes)
-        assert "leaves the submission folder" in notes and "links are not extracted" in notes
-        assert "compressed" in notes
-        assert not (tmp_path / "escape.ipynb").exists()
+        link = zipfile.ZipInfo("Fay Flat_105_assignsubmission_file_trivial.ipynb")  # flat mode: her only file
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/shadow")
+        archive.writestr("../nobody.ipynb", GOOD)
+    return path
+
+
+def test_hostile_and_broken_entries_are_noted_on_their_student_and_the_rest_goes_on(tmp_path: Path):
+    with Intake([_hostile_download(tmp_path / "hostile.zip")], ["trivial.ipynb"]) as intake:
+        found = {c.id: c for c in intake.candidates}
+        assert list(found) == ["Carl_Corrupt_103", "Dora_Deep_104", "Eve_Evil_102", "Fay_Flat_105", "Jane_Doe_101"]
+        eve = " ".join(found["Eve_Evil_102"].notes)
+        assert "escape.ipynb': its path leaves the submission folder" in eve
+        assert "links are not extracted" in eve and "compressed" in eve
+        assert "links are not extracted" in " ".join(found["Fay_Flat_105"].notes)
+        assert found["Jane_Doe_101"].notes == []
+        assert len(intake.notes) == 1 and "'../nobody.ipynb': its path leaves the submission folder" in intake.notes[0]
+        assert not (tmp_path / "escape.ipynb").exists() and not (tmp_path / "nobody.ipynb").exists()
         carl, dora = (open_submission(c.path) for c in intake.candidates[:2])
         try:
             assert carl.notebooks() == [] and "work.zip cannot be unpacked" in carl.notes[0]
@@ -132,6 +144,27 @@ def test_hostile_and_broken_entries_are_skipped_with_a_note_and_the_rest_goes_on
         finally:
             carl.close()
             dora.close()
+
+
+def test_a_students_refused_entries_reach_their_results_and_feedback(tmp_path: Path):
+    download = _hostile_download(tmp_path / "hostile.zip")
+    out = tmp_path / "results"
+    done = run_cli("grade", TRIVIAL, download, "-o", out, "--sandbox", "local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for student, said in (("Eve_Evil_102", "its path leaves the submission folder"),
+                          ("Eve_Evil_102", "links are not extracted"),
+                          ("Fay_Flat_105", "links are not extracted"),
+                          ("Carl_Corrupt_103", "work.zip cannot be unpacked"),
+                          ("Dora_Deep_104", "a zip inside a zip")):
+        findings = json.loads((out / student / "grade.json").read_text(encoding="utf-8"))["findings"]
+        assert any(said in f["message"] for f in findings), (student, findings)
+        assert said in " ".join((out / student / "summary.txt").read_text(encoding="utf-8").split()), student
+        assert said in (out / "feedback" / f"{student}.html").read_text(encoding="utf-8"), student
+    fay = json.loads((out / "Fay_Flat_105" / "grade.json").read_text(encoding="utf-8"))
+    assert any(f["message"] == "expected notebook is missing" for f in fay["findings"])  # missing, not vanished
+    jane = json.loads((out / "Jane_Doe_101" / "grade.json").read_text(encoding="utf-8"))
+    assert not any("skipped" in f["message"] for f in jane["findings"])
+    assert "nobody.ipynb" in done.stdout and "escape.ipynb" not in done.stdout  # only the nobody's note
 
 
 def test_names_that_are_not_utf8_are_recovered_or_kept(tmp_path: Path):
@@ -153,8 +186,9 @@ def test_a_download_with_no_moodle_entries_and_a_corrupt_download_are_refused(tm
     (tmp_path / "Jane Doe_1_assignsubmission_file" / "trivial.ipynb").write_bytes(GOOD)
     broken = tmp_path / "download.zip"
     broken.write_bytes(write_download(tmp_path / "ok.zip", [Upload("A B", "1", {"x.ipynb": GOOD})]).read_bytes()[:60])
-    with Intake([broken], ["trivial.ipynb"]) as intake:  # unreadable: one student's broken zip, not a batch
-        assert [c.id for c in intake.candidates] == ["download"]
+    with Intake([broken], ["trivial.ipynb"]) as intake:  # unreadable: an input problem, nobody's submission
+        assert intake.candidates == []
+        assert intake.problems == [f"{broken}: not a zip file"]
     with pytest.raises(UsageError, match="no such file"):
         Intake([tmp_path / "missing.zip"], ["trivial.ipynb"])
 

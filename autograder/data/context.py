@@ -97,18 +97,26 @@ class DataContext:
         shutil.rmtree(self.view, ignore_errors=True)
 
 
+def check_data(names: list[str], *, data_dir: Path | None, synthetic: bool) -> None:
+    """Raise ``UsageError`` when neither the data folder nor ``synthetic`` gives ``names``
+    (cheap: nothing is opened, so a run can refuse bad options before anything slow)."""
+    if not names or synthetic and data_dir is None:
+        return
+    if data_dir is None:
+        raise UsageError(
+            f"this assignment reads {', '.join(names)}: give --data DIR (the course's data folder) "
+            "or --synthetic (small synthetic stand-ins, for trying the grader out)"
+        )
+    problems = missing(names, data_dir)
+    if problems:
+        raise UsageError(f"{data_dir} does not hold the datasets needed:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
 def open_data(names: list[str], *, data_dir: Path | None, synthetic: bool, scale: str = "small") -> DataContext | None:
     """The data of a run that needs ``names``: the marker's folder, or synthetic stand-ins."""
     if not names:
         return None
+    check_data(names, data_dir=data_dir, synthetic=synthetic)
     if data_dir is not None:
-        problems = missing(names, data_dir)
-        if problems:
-            raise UsageError(f"{data_dir} does not hold the datasets needed:\n" + "\n".join(f"  - {p}" for p in problems))
         return DataContext(names, data_dir.resolve(), synthetic=False)
-    if synthetic:
-        return DataContext(names, synthetic_source(names, scale=scale), synthetic=True)
-    raise UsageError(
-        f"this assignment reads {', '.join(names)}: give --data DIR (the course's data folder) "
-        "or --synthetic (small synthetic stand-ins, for trying the grader out)"
-    )
+    return DataContext(names, synthetic_source(names, scale=scale), synthetic=True)
