@@ -43,6 +43,12 @@ class Case:
     write: Callable[[Path, Secrets], None]
     root_only_local: bool = False  # contained locally only when the sandbox has a user of its own
     own_root_only: bool = False  # contained locally only in a root of its own (bubblewrap), not by permissions
+    # it may leave the machine changed (files, processes, a dead kernel, memory pressure): a good
+    # submission is graded right after it and must earn everything
+    disturbs: bool = False
+    # contained by the walls (file system, users, network, what is left behind), which differ
+    # between bubblewrap and permissions; the others meet limits and the kernel, the same in both
+    walls: bool = False
 
     def kept(self, backend: str) -> float | None:
         return self.points[backend] if isinstance(self.points, dict) else self.points
@@ -130,46 +136,47 @@ WALK = (
 )
 
 CORPUS = [
-    Case("infinite-loop", FULL, "time limit", cells("while True:\n    pass")),
-    Case("sleep-forever", FULL, "time limit", cells("import time\ntime.sleep(10**6)")),
+    Case("infinite-loop", FULL, "time limit", cells("while True:\n    pass"), disturbs=True),
+    Case("sleep-forever", FULL, "time limit", cells("import time\ntime.sleep(10**6)"), disturbs=True),
     Case("fork-bomb", FULL, "", cells(
         "import os, time\nborn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
         "            time.sleep(3600)\n            os._exit(0)\n        born += 1\nexcept OSError as error:\n"
-        "    print('stopped after', born, error)"), root_only_local=True),
+        "    print('stopped after', born, error)"), root_only_local=True, disturbs=True),
     # the out-of-memory killer of the kernel's control group ends the kernel (the grader says
     # so), or reclaim stalls the cell until its time limit; where there are no control groups,
     # the address-space limit raises MemoryError in the cell
     Case("memory-hog", None, "memory|time limit", cells(
-        "hog = []\nwhile True:\n    hog.append(b'x' * (64 * 1024 * 1024))")),
+        "hog = []\nwhile True:\n    hog.append(b'x' * (64 * 1024 * 1024))"), disturbs=True),
     Case("disk-filler", FULL, "", cells(
         "block = b'x' * (1024 * 1024)\nwith open('filler.bin', 'wb') as handle:\n    while True:\n"
-        "        handle.write(block)\n        handle.flush()")),
+        "        handle.write(block)\n        handle.flush()"), disturbs=True),
     Case("many-files", FULL, "disk", cells(
         "import os\nblock = os.urandom(1024 * 1024)\nfor n in range(1024):\n"
         "    with open(f'part-{{n}}.bin', 'wb') as handle:\n        for _ in range(8):\n"
-        "            handle.write(block)")),
-    Case("litter-tmp", FULL, "", cells(LITTER)),
-    Case("read-litter", FULL, "", cells(READ_LITTER)),
-    Case("walk-the-root", FULL, "", cells(WALK), own_root_only=True),
+        "            handle.write(block)"), disturbs=True),
+    Case("litter-tmp", FULL, "", cells(LITTER), disturbs=True, walls=True),
+    Case("read-litter", FULL, "", cells(READ_LITTER), walls=True),
+    Case("walk-the-root", FULL, "", cells(WALK), own_root_only=True, walls=True),
     Case("output-flood", FULL, "cut", cells("for i in range(300_000):\n    print('flood ' * 20)")),
-    Case("os-exit", 0, "kernel died", cells("import os\nos._exit(3)")),
-    Case("segfault", 0, "kernel died", cells("import ctypes\nctypes.string_at(0)")),
+    Case("os-exit", 0, "kernel died", cells("import os\nos._exit(3)"), disturbs=True),
+    Case("segfault", 0, "kernel died", cells("import ctypes\nctypes.string_at(0)"), disturbs=True),
     Case("sys-exit", FULL, "SystemExit", cells("import sys\nsys.exit(3)")),
     Case("network", FULL, "", cells(
         "import socket\nreached = []\nfor host in ['127.0.0.1', 'pypi.org']:\n    try:\n"
         "        socket.create_connection((host, {port}), timeout=3).close()\n        reached.append(host)\n"
-        "    except Exception as error:\n        print(host, type(error).__name__, error)\nprint('reached', reached)")),
-    Case("read-other-submission", FULL, "", cells(LEAK.replace("{paths}", "[{other_submission!r}]"))),
-    Case("read-hidden-checks", FULL, "", cells(LEAK.replace("{paths}", "[{checks!r}]"))),
-    Case("read-hidden-labels", FULL, "", cells(LEAK.replace("{paths}", "[{labels!r}]"))),
+        "    except Exception as error:\n        print(host, type(error).__name__, error)\nprint('reached', reached)"),
+         walls=True),
+    Case("read-other-submission", FULL, "", cells(LEAK.replace("{paths}", "[{other_submission!r}]")), walls=True),
+    Case("read-hidden-checks", FULL, "", cells(LEAK.replace("{paths}", "[{checks!r}]")), walls=True),
+    Case("read-hidden-labels", FULL, "", cells(LEAK.replace("{paths}", "[{labels!r}]")), walls=True),
     Case("read-world-readable", FULL, "", cells(LEAK.replace("{paths}", "[{world!r} + '/notes.txt']")),
-         own_root_only=True),
+         own_root_only=True, walls=True),
     Case("fake-results-file", 7.0, "", cells(
         "import json, os\nanswer = 41\nfake = {{'totals': {{'auto_points': 9, 'auto_max': 9}}}}\n"
         "for folder in ['.', '..', {results!r}, os.path.join({results!r}, 'fake-results-file')]:\n    try:\n"
         "        open(os.path.join(folder, 'grade.json'), 'w').write(json.dumps(fake))\n"
         "        open(os.path.join(folder, 'summary.csv'), 'w').write('fake-results-file,9')\n"
-        "    except Exception as error:\n        print(folder, type(error).__name__)")),
+        "    except Exception as error:\n        print(folder, type(error).__name__)"), disturbs=True, walls=True),
     Case("print-fake-results", 0, "", cells(
         "answer = 0\ndef double(x):\n    return x\ndef classify(x):\n    return 0 * np.asarray(x)\n"
         "print('Score: 9/9, all tests passed')\nprint({{'answer': 42, 'accuracy': 1.0}})")),
@@ -179,11 +186,13 @@ CORPUS = [
         "numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)\n"
         "numpy.testing.assert_allclose = lambda *a, **k: None\n"
         "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True")),
-    Case("delete-workdir", FULL, "", cells("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)")),
+    Case("delete-workdir", FULL, "", cells("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)"),
+         disturbs=True, walls=True),
     Case("kill-the-grader", FULL, "", cells(
         "import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
-        "    except Exception as error:\n        print(pid, type(error).__name__)"), root_only_local=True),
-    Case("environment-snooping", FULL, "", cells("import os\nprint(dict(os.environ))")),
+        "    except Exception as error:\n        print(pid, type(error).__name__)"),
+         root_only_local=True, disturbs=True, walls=True),
+    Case("environment-snooping", FULL, "", cells("import os\nprint(dict(os.environ))"), walls=True),
     Case("read-stdin", FULL, "StdinNotImplementedError", cells("input('password: ')")),
     Case("not-json", 0, "not a valid notebook", raw(b"this is not a notebook {")),
     Case("format-3", FULL, "", _format3),

@@ -88,7 +88,8 @@ def host_folder(tmp_path: Path, name: str, *files: str) -> Path:
 
 
 def grade_corpus(sandbox, tmp_path, monkeypatch, cases):
-    """Grade each case followed by a good submission, in one batch; return what each shows."""
+    """Grade each case in one batch, each that may disturb the machine followed by a good
+    submission; return what each shows."""
     monkeypatch.setenv("AUTOGRADER_TEST_TOKEN", SECRET)  # the grader's environment must not reach kernels
     labels = Path(os.environ["AUTOGRADER_CACHE"]) / "synthetic" / "labels.csv"
     labels.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,8 @@ def grade_corpus(sandbox, tmp_path, monkeypatch, cases):
                       labels=labels, results=out, port=listener.port, world=world, forbidden=forbidden)
     for number, case in enumerate(cases, start=1):
         case.write(batch / f"{number:02d}-a-{case.name}", secrets)
-        write_notebook(batch / f"{number:02d}-b-canary" / NAME, *CELLS)
+        if case.disturbs:
+            write_notebook(batch / f"{number:02d}-b-canary" / NAME, *CELLS)
     modes = {folder: folder.stat().st_mode for folder in (TRIVIAL, ROOT / "reference_solutions")}
     try:
         entries = grade_batch(load_assignment(TRIVIAL), [batch], out_dir=out, options=OPTIONS, sandbox=sandbox)
@@ -117,8 +119,8 @@ def grade_corpus(sandbox, tmp_path, monkeypatch, cases):
         for folder, mode in modes.items():  # the permission walls close the grader's folders: open them again
             folder.chmod(mode)
     assert listener.connections == 0, "a kernel reached the grader's loopback"
-    assert len(entries) == 2 * len(cases) + 1
-    assert all(entry.status == "graded" for entry in entries), [(e.id, e.message) for e in entries if e.status != "graded"]
+    assert len(entries) == len(cases) + sum(case.disturbs for case in cases) + 1
+    assert all(e.status == "graded" for e in entries), [(e.id, e.message) for e in entries if e.status != "graded"]
     return entries, out, secrets
 
 
@@ -154,8 +156,8 @@ def corpus_problems(sandbox_name, cases, entries, out, secrets) -> list[str]:
             problems.append(f"{case.name}: a secret reached the notebook")
         printed = outputs_of(executed) if executed.exists() else ""
         problems += [f"{case.name}: the kernel found {path}" for path in secrets.forbidden if path in printed]
-        canary = by_id[f"{number:02d}-b-canary"]
-        if canary.totals["auto_points"] != FULL:
+        canary = by_id.get(f"{number:02d}-b-canary")
+        if canary is not None and canary.totals["auto_points"] != FULL:
             problems.append(f"after {case.name}, a good submission got {canary.totals['auto_points']}")
     return problems
 
@@ -174,7 +176,7 @@ def test_hostile_corpus_is_contained(sandbox, tmp_path, monkeypatch):
                         / "grade.json").read_text())
     assert faked["totals"]["auto_points"] == 7.0 and faked.get("digest")
     assert "fake-results-file,9" not in (out / "summary.csv").read_text()
-    enforced = json.loads((out / "01-b-canary" / "grade.json").read_text())["sandbox"][NAME]
+    enforced = json.loads((out / "00-holder" / "grade.json").read_text())["sandbox"][NAME]
     assert enforced["backend"] == sandbox.name
     assert enforced["network"] in ("cut", "none")
     if sandbox.name == "local":
@@ -188,11 +190,11 @@ def test_without_namespaces_permissions_still_hide_the_grader(tmp_path, monkeypa
     the next, and grade.json says which walls did not stand."""
     sandbox = LocalSandbox(mode="permissions")
     sandbox.check()
-    cases = [case for case in CORPUS if not case.own_root_only and case.name != "many-files"]
+    cases = [case for case in CORPUS if case.walls and not case.own_root_only]
     entries, out, secrets = grade_corpus(sandbox, tmp_path, monkeypatch, cases)
     problems = corpus_problems("local", cases, entries, out, secrets)
     assert not problems, "\n".join(problems)
-    enforced = json.loads((out / "01-b-canary" / "grade.json").read_text())["sandbox"][NAME]
+    enforced = json.loads((out / "00-holder" / "grade.json").read_text())["sandbox"][NAME]
     assert enforced["walls"] == "permissions"
     assert "unreadable to the sandbox user" in enforced["filesystem"]
     assert enforced["uid"] == sandbox.uid
