@@ -11,8 +11,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from autograder.batch import grade_batch
 from autograder.errors import GraderError
 from autograder.intake import open_submission
 from autograder.pipeline import GradeOptions, grade_submission, start
-from autograder.sandbox import LocalSandbox, make_sandbox, parse_memory
+from autograder.sandbox import LocalSandbox, _processes_of, become_subreaper, make_sandbox, parse_memory
 
 from .conftest import CELLS, ROOT, TRIVIAL, run_cli, write_notebook
 from .hostile import CORPUS, FULL, NAME, SECRET, Secrets
@@ -198,6 +200,46 @@ def test_without_namespaces_permissions_still_hide_the_grader(tmp_path, monkeypa
     assert enforced["walls"] == "permissions"
     assert "unreadable to the sandbox user" in enforced["filesystem"]
     assert enforced["uid"] == sandbox.uid
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="a user of its own needs a root grader")
+def test_release_reaps_the_graders_orphans_and_leaves_anothers_zombies_to_it():
+    """The grader reaps the orphans of its kernels (bubblewrap's init) at once; a zombie of
+    the same user whose parent is another process (another worker's probe) is not waited for."""
+    sandbox = LocalSandbox()
+    sandbox.check()
+    become_subreaper()
+    uid = sandbox.uid
+    forked = ("import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.setuid({uid})\n    time.sleep({child})\n"
+              "    os._exit(0)\nprint(pid, flush=True)\ntime.sleep({parent})")
+    other = subprocess.Popen([sys.executable, "-c", forked.format(uid=uid, child=0, parent=60)],
+                             stdout=subprocess.PIPE, text=True)
+    orphan = subprocess.run([sys.executable, "-c", forked.format(uid=uid, child=1, parent=0)],
+                            capture_output=True, text=True, check=True)
+    try:
+        foreign, own = int(other.stdout.readline()), int(orphan.stdout)
+        deadline = time.monotonic() + 60
+        while not {own, foreign} <= set(_zombies()):
+            assert time.monotonic() < deadline, "the zombies did not appear"
+            time.sleep(0.1)
+        assert _processes_of(uid)[1] == [own]
+        sandbox.release()
+        assert not Path(f"/proc/{own}").exists()  # reaped by the grader, its subreaper
+        assert foreign in _zombies()  # its parent's to reap
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _zombies() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and "State:\tZ" in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
 
 
 @pytest.mark.skipif(not ROOT_USER, reason="a user of its own needs a root grader")
