@@ -12,7 +12,7 @@ import pytest
 
 from .assignment import Assignment
 from .errors import AssignmentError, GraderError
-from .outcomes import CheckSession
+from .outcomes import SESSION_KEY, CheckSession
 
 _PLUGIN = "autograder.pytest_plugin"
 
@@ -25,8 +25,6 @@ class _Carrier:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        from .pytest_plugin import SESSION_KEY  # noqa: PLC0415 (registered by -p below)
-
         config.stash[SESSION_KEY] = self.session
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .assignment import Assignment, load_assignment
+from .backends import SANDBOXES, make_sandbox
 from .batch import BatchEntry, check_arguments, default_workers, grade_batch
 from .bundle import student_bundle
 from .check import collect_problems
@@ -30,7 +31,7 @@ from .progress import (
 )
 from .publish import GRADEBOOK, MarkerFiles, publish
 from .report import render_check
-from .sandbox import SANDBOXES, Sandbox, make_sandbox, parse_memory
+from .sandbox import Sandbox, parse_memory
 from .variants import write_moodle_sample
 from .verify import verify
 

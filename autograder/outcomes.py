@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from .assignment import Assignment
 from .channel import KernelChannel
 from .data.context import DataContext
@@ -80,3 +82,7 @@ class CheckSession:
         if notebook in self.channels:
             return self.channels[notebook]
         raise NotebookMissing(self.unavailable.get(notebook, f"{notebook} was not submitted"))
+
+
+#: Where a pytest run of the checks finds the session it checks (the plugin reads it).
+SESSION_KEY: pytest.StashKey[CheckSession] = pytest.StashKey()

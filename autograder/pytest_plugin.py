@@ -28,11 +28,10 @@ from .assignment import Assignment
 from .channel import KernelChannel
 from .data.context import DataContext
 from .errors import AssignmentError, StudentCodeError, StudentRaised
-from .outcomes import CheckSession, Measurement, TestOutcome
+from .outcomes import SESSION_KEY, CheckSession, Measurement, TestOutcome
 from .rubric import Item, Tolerance
 
 DEFAULT_TOLERANCE = Tolerance(abs=1e-6, rel=1e-6)
-SESSION_KEY: pytest.StashKey[CheckSession] = pytest.StashKey()
 
 
 def _session(config: pytest.Config) -> CheckSession | None:
@@ -54,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="assignment id or rubric folder (default: the folder above the checks)",
     )
     group.addoption("--ag-public-only", action="store_true", help="only public items")
+    group.addoption("--ag-data", metavar="DIR",
+                    help="the course's data folder (default: small synthetic stand-ins of the datasets)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -581,28 +581,6 @@ def _processes_of(uid: int) -> tuple[list[int], list[int]]:
     return living, zombies
 
 
-SANDBOXES = ("auto", "docker", "local")
-
-
-def make_sandbox(kind: str = "auto", *, image: str | None = None) -> Sandbox:
-    """The backend by name; ``auto`` is Docker when its engine and the grading image are
-    here, else local."""
-    if kind == "local":
-        return LocalSandbox()
-    from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox  # noqa: PLC0415 (needs the docker SDK)
-
-    docker = DockerSandbox(image or DEFAULT_IMAGE)
-    if kind == "docker":
-        return docker
-    if kind != "auto":
-        raise UsageError(f"--sandbox {kind!r}: expected one of {', '.join(SANDBOXES)}")
-    try:
-        docker.check()
-    except GraderError:
-        return LocalSandbox()
-    return docker
-
-
 def parse_memory(text: str) -> int:
     """Megabytes from 8g, 512m or a plain number of megabytes."""
     value = text.strip().lower().removesuffix("b")

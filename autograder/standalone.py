@@ -16,6 +16,7 @@ from .assignment import Assignment, load_assignment
 from .intake import open_submission
 from .outcomes import CheckSession
 from .pipeline import GradeOptions, start
+from .preflight import match_notebooks
 from .report import render_text
 from .score import score
 
@@ -33,17 +34,34 @@ def _assignment_for(config: pytest.Config) -> Assignment:
 
 
 def start_session(config: pytest.Config, path: str) -> CheckSession:
+    """Execute the submission for the checks: one notebook stands for the items graded from
+    it; datasets come from ``--ag-data DIR``, else from small synthetic stand-ins."""
     assignment = _assignment_for(config)
-    submission = open_submission(Path(path))
-    options = GradeOptions(public_only=bool(config.getoption("--ag-public-only")))
+    target = Path(path)
+    notebooks: tuple[str, ...] = ()
+    if target.suffix.lower() == ".ipynb":
+        matched, _ = match_notebooks([spec.file for spec in assignment.rubric.notebooks], [target])
+        notebooks = tuple(matched)
+    data_dir = config.getoption("--ag-data", None)
+    options = GradeOptions(public_only=bool(config.getoption("--ag-public-only")), notebooks=notebooks,
+                           data_dir=Path(data_dir) if data_dir else None, synthetic=not data_dir)
+    data = options.open_data(assignment.rubric)
+    submission = open_submission(target)
     try:
-        started = start(assignment, submission, options=options)
+        started = start(assignment, submission, options=options, data=data)
     except BaseException:
         submission.close()
+        if data is not None:
+            data.close()
         raise
     started.session.on_teardown.extend([started.close, submission.close])
+    if data is not None:
+        started.session.on_teardown.append(data.close)
     return started.session
 
 
 def summary_lines(session: CheckSession) -> list[str]:
-    return render_text(score(session)).splitlines()
+    lines = render_text(score(session)).splitlines()
+    if session.data is not None and session.data.synthetic:
+        lines.insert(0, "the notebooks ran on small synthetic stand-ins of the datasets (--ag-data DIR: the course's)")
+    return lines

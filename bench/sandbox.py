@@ -30,10 +30,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from autograder.assignment import load_assignment
+    from autograder.backends import make_sandbox
     from autograder.errors import GraderError
     from autograder.intake import open_submission
     from autograder.pipeline import GradeOptions, grade_submission
-    from autograder.sandbox import LocalSandbox, make_sandbox
+    from autograder.sandbox import LocalSandbox
 
     assignment = load_assignment(TRIVIAL)
     backends = {"plain subprocess (no walls)": LocalSandbox(isolate=False), "local": LocalSandbox()}

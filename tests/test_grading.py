@@ -238,6 +238,20 @@ def test_staff_can_run_the_checks_with_plain_pytest(tmp_path: Path):
     assert done.returncode == 1 and "answer: expected 42" in done.stdout
 
 
+def test_staff_can_run_a_course_assignments_checks_on_one_notebook_with_plain_pytest(tmp_path: Path):
+    """One reference notebook of a real assignment (whose other notebooks read datasets):
+    the checks of its items run and pass, the other notebooks' are not part of the run."""
+    command = [sys.executable, "-m", "pytest", str(ROOT / "rubrics" / "ece4179-2023" / "checks"), "--ag-submission",
+               str(ROOT / "reference_solutions" / "ece4179-2023" / "Q3_regression.ipynb"), "-p", "no:cacheprovider",
+               "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    totals = re.search(r"Q3_regression\s+automatic (\S+) / (\S+)", done.stdout)
+    assert totals and totals.group(1) == totals.group(2) and float(totals.group(2)) > 0, done.stdout
+    assert re.search(r"\b\d+ passed\b", done.stdout) and " failed" not in done.stdout
+    assert "Q5_gtsrb.ipynb was not given" in done.stdout
+
+
 def test_question_1_answers_come_from_the_declared_weights(tmp_path: Path):
     """Change w36 in the rubric's copy: the unchanged reference must now lose what depends on it."""
     (tmp_path / "rubrics").mkdir()

@@ -20,11 +20,17 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import load_assignment
+from autograder.backends import make_sandbox
 from autograder.batch import grade_batch
 from autograder.errors import GraderError
 from autograder.intake import open_submission
 from autograder.pipeline import GradeOptions, grade_submission, start
-from autograder.sandbox import LocalSandbox, _processes_of, become_subreaper, make_sandbox, parse_memory
+from autograder.sandbox import (
+    LocalSandbox,
+    _processes_of,
+    become_subreaper,
+    parse_memory,
+)
 
 from .conftest import CELLS, ROOT, TRIVIAL, run_cli, write_notebook
 from .hostile import CORPUS, FULL, NAME, SECRET, Secrets
