@@ -29,7 +29,7 @@ from .assignment import Assignment, load_assignment
 from .data.context import DataContext, check_data
 from .errors import AssignmentError, GraderError, UsageError
 from .gradebook import Student
-from .intake import Candidate, Intake, check_inputs, digest, noted, open_submission
+from .intake import Candidate, Intake, check_inputs, digest, open_submission
 from .pipeline import GradeOptions, grade_submission
 from .report import ERROR_FILE, load_record, load_records, write_batch_summary
 from .sandbox import LocalSandbox, Sandbox, gpu_count
@@ -187,7 +187,8 @@ def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCo
     candidate = job.candidate
     entry = BatchEntry(candidate.id, candidate.path, "graded", student=candidate.student, origin=candidate.origin)
     began = time.monotonic()
-    submission = open_submission(candidate.path, ident=candidate.id, student=candidate.student)
+    submission = open_submission(candidate.path, ident=candidate.id, student=candidate.student,
+                                 notes=candidate.notes)
     try:
         grade = grade_submission(assignment, submission, options=job.options, sandbox=sandbox, out=job.folder,
                                  data=data)
@@ -220,13 +221,7 @@ def _inline(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
     sandbox.release()  # whatever a killed run left behind
     for job in jobs:
         events.start(_pending(job))
-        finished(_run(assignment, job, sandbox=sandbox, data=data))
-
-
-def _run(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataContext | None) -> BatchEntry:
-    """``run_job``, the submission it opens given what the intake noted about its files."""
-    with noted(job.candidate):
-        return run_job(assignment, job, sandbox=sandbox, data=data)
+        finished(run_job(assignment, job, sandbox=sandbox, data=data))
 
 
 def _pending(job: Job) -> BatchEntry:
@@ -335,7 +330,7 @@ def _worker_run(job: Job) -> BatchEntry:
         job = replace(job, options=replace(job.options, gpus=_WORKER["gpus"]))
     _WORKER["busy"] = True
     try:
-        return _run(_WORKER["assignment"], job, sandbox=_WORKER["sandbox"], data=_WORKER["data"])
+        return run_job(_WORKER["assignment"], job, sandbox=_WORKER["sandbox"], data=_WORKER["data"])
     finally:
         _WORKER["busy"] = False
         if _WORKER.get("stopping"):

@@ -21,7 +21,7 @@ from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
 from .errors import AutograderError, SubmissionError, UsageError
 from .intake import open_submission
 from .pipeline import GradeOptions, grade_submission
-from .preflight import match_notebooks
+from .preflight import notebooks_given
 from .progress import (
     batch_display,
     exit_code,
@@ -245,10 +245,7 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     kind, image = limits.pop("sandbox_kind"), limits.pop("image")
     _parameters(limits["params"])  # refused before the sandbox's probe
     sandbox = _sandbox(kind, image)
-    notebooks: tuple[str, ...] = ()
-    if path.suffix.lower() == ".ipynb":  # one notebook: check the items graded from it
-        matched, _ = match_notebooks([spec.file for spec in target.rubric.notebooks], [path])
-        notebooks = tuple(matched)
+    notebooks = notebooks_given(target.rubric, path)  # one notebook: check the items graded from it
     if target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"]):
         limits["synthetic"] = True
         console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")

@@ -18,9 +18,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -132,10 +130,9 @@ def discover(paths: list[Path], expected: list[str]) -> list[Path]:
     ``expected`` are the notebook names the rubric asks for: a folder whose notebooks
     carry them is one student's submission, as is a folder of notebooks alone.
     """
+    check_inputs(paths)
     found: list[Path] = []
     for path in paths:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or folder")
         if path.is_file() or _is_one_submission(path, expected):
             found.append(path)
             continue
@@ -238,27 +235,12 @@ def _holds_zips(folder: Path) -> bool:
     return any(p.is_file() for p in folder.rglob("*.zip") if not _IGNORED_PARTS & set(p.relative_to(folder).parts))
 
 
-#: What the intake noted about candidates' files, by path, for ``open_submission`` (see ``noted``).
-_NOTED: ContextVar[dict[Path, tuple[str, ...]] | None] = ContextVar("autograder_intake_notes", default=None)
-
-
-@contextmanager
-def noted(candidate: Candidate) -> Iterator[None]:
-    """Inside, opening the candidate's path gives the submission the candidate's notes
-    (entries of a Moodle download refused while unpacking, ...) before its own."""
-    token = _NOTED.set({candidate.path: tuple(candidate.notes)})
-    try:
-        yield
-    finally:
-        _NOTED.reset(token)
-
-
 def open_submission(path: Path, *, ident: str | None = None, student: Student | None = None,
                     notes: Sequence[str] = ()) -> Submission:
     """Read one submission; an unreadable one comes back with ``problem`` set, never raises.
-    ``notes`` (default: the candidate's, inside ``noted``) come before the submission's own."""
+    ``notes`` (what the intake found about its files) come before the submission's own."""
     submission = _open(path, ident or submission_id(path), student)
-    submission.notes[:0] = list(notes) or list((_NOTED.get() or {}).get(path, ()))
+    submission.notes[:0] = list(notes)
     return submission
 
 

@@ -28,6 +28,15 @@ class Preflight:
     findings: list[Finding] = field(default_factory=list)
 
 
+def notebooks_given(rubric: Rubric, path: Path) -> tuple[str, ...]:
+    """The rubric's notebooks a self-check of ``path`` stands for: the one it matches when
+    it is a single notebook; empty (all of them) for a folder or zip."""
+    if path.suffix.lower() != ".ipynb":
+        return ()
+    matched, _ = match_notebooks([spec.file for spec in rubric.notebooks], [path])
+    return tuple(matched)
+
+
 def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[str, Path], list[Finding]]:
     """Pair expected notebook names with submitted files: exact, then normalised, then close."""
     matched: dict[str, Path] = {}

@@ -16,7 +16,7 @@ from .assignment import Assignment, load_assignment
 from .intake import open_submission
 from .outcomes import CheckSession
 from .pipeline import GradeOptions, start
-from .preflight import match_notebooks
+from .preflight import notebooks_given
 from .report import render_text
 from .score import score
 
@@ -38,10 +38,7 @@ def start_session(config: pytest.Config, path: str) -> CheckSession:
     it; datasets come from ``--ag-data DIR``, else from small synthetic stand-ins."""
     assignment = _assignment_for(config)
     target = Path(path)
-    notebooks: tuple[str, ...] = ()
-    if target.suffix.lower() == ".ipynb":
-        matched, _ = match_notebooks([spec.file for spec in assignment.rubric.notebooks], [target])
-        notebooks = tuple(matched)
+    notebooks = notebooks_given(assignment.rubric, target)
     data_dir = config.getoption("--ag-data", None)
     options = GradeOptions(public_only=bool(config.getoption("--ag-public-only")), notebooks=notebooks,
                            data_dir=Path(data_dir) if data_dir else None, synthetic=not data_dir)
