@@ -28,10 +28,10 @@ from typing import Any
 from .assignment import Assignment, load_assignment
 from .data.context import DataContext, check_data
 from .errors import AssignmentError, GraderError, UsageError
-from .gradebook import Student
-from .intake import Candidate, Intake, check_inputs, digest, open_submission
+from .intake import Candidate, Intake, Student, check_inputs, digest, open_submission
 from .pipeline import GradeOptions, grade_submission
-from .report import ERROR_FILE, load_record, load_records, write_batch_summary
+from .record import Status
+from .report import ERROR_FILE, load_grade, load_grades, write_batch_summary
 from .sandbox import LocalSandbox, Sandbox, gpu_count
 
 
@@ -114,15 +114,15 @@ def grade_batch(
             events.note(note)
         for problem in intake.problems:
             events.refused(problem)
-        records = load_records(out_dir)
+        grades = load_grades(out_dir)
         entries: dict[str, BatchEntry] = {}
         jobs: list[Job] = []
         for candidate in intake.candidates:
-            previous = records.get(candidate.id)
-            if (not regrade and previous and previous.get("digest") == digest(candidate.path)
-                    and previous.get("public_only") == options.public_only
+            previous = grades.get(candidate.id)
+            if (not regrade and previous and previous.digest == digest(candidate.path)
+                    and previous.public_only == options.public_only
                     and not (out_dir / candidate.id / ERROR_FILE).exists()):
-                entries[candidate.id] = BatchEntry(candidate.id, candidate.path, "skipped", totals=previous["totals"],
+                entries[candidate.id] = BatchEntry(candidate.id, candidate.path, "skipped", totals=previous.totals(),
                                                    message="already graded from the same files",
                                                    student=candidate.student, origin=candidate.origin)
             else:
@@ -132,10 +132,10 @@ def grade_batch(
             events.done(entry)
 
         def finished(entry: BatchEntry) -> None:
-            record = load_record(out_dir / entry.id)
-            if record is not None:
-                records[entry.id] = record
-            write_batch_summary(out_dir, list(records.values()))
+            grade = load_grade(out_dir / entry.id)
+            if grade is not None:
+                grades[entry.id] = grade
+            write_batch_summary(out_dir, list(grades.values()))
             entries[entry.id] = entry
             events.done(entry)
 
@@ -150,7 +150,7 @@ def grade_batch(
             finally:
                 if data is not None:
                     data.close()
-        write_batch_summary(out_dir, list(records.values()))
+        write_batch_summary(out_dir, list(grades.values()))
         return [entries[c.id] for c in intake.candidates if c.id in entries]
 
 
@@ -194,7 +194,7 @@ def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCo
                                  data=data)
         entry.totals = grade.totals()
         entry.message = grade.problem
-        failed = [item for item in grade.items if item.status == "error"]
+        failed = [item for item in grade.items if item.status is Status.ERROR]
         if failed:  # written to grade.json for the marker, and tried again
             entry.status = "error"
             entry.message = "the grader failed on " + "; ".join(f"{item.id}: {item.reason}" for item in failed)

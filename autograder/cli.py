@@ -30,6 +30,7 @@ from .progress import (
     stopped_message,
 )
 from .publish import GRADEBOOK, MarkerFiles, publish
+from .record import Status
 from .report import render_check
 from .sandbox import Sandbox, parse_memory
 from .variants import write_moodle_sample
@@ -259,7 +260,7 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     finally:
         submission.close()
     render_check(result, console=console, cell_timeout=limits["cell_timeout"])
-    missing = [i for i in result.items if i.status in ("failed", "partial", "error")]
+    missing = [i for i in result.automatic if i.status is not Status.PASSED]
     if missing or result.problem:
         console.print(f"[yellow]{len(missing)} public item(s) not yet earned.[/]")
         sys.exit(1)
@@ -360,14 +361,13 @@ def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scal
     table = Table(title=f"{target.id}: reference solutions ({result.seconds:.0f} s)", title_justify="left")
     for column in ("Item", "Measured against the rubric", "Points", "Status"):
         table.add_column(column)
-    for item in result.grade.items:
-        if item.status in ("passed", "partial", "failed", "error"):
-            shown = item.reason if item.measurements or item.status != "passed" else "check passed"
-            table.add_row(item.id, shown, f"{item.points:g} / {item.max_points:g}", item.status)
+    for item in result.grade.automatic:
+        shown = item.reason if item.measurements or item.status is not Status.PASSED else "check passed"
+        table.add_row(item.id, shown, f"{item.earned:g} / {item.max_points:g}", str(item.status))
     console.print(table)
     for notebook in result.grade.notebooks:
-        note = f"  [red]{notebook['problem']}[/]" if notebook["problem"] else ""
-        console.print(f"{notebook['notebook']}: {notebook['seconds']:.1f} s{note}")
+        note = f"  [red]{notebook.problem}[/]" if notebook.problem else ""
+        console.print(f"{notebook.notebook}: {notebook.seconds:.1f} s{note}")
     for line in result.provenance:
         console.print(line)
     if not result.complete:

@@ -23,10 +23,10 @@ from markupsafe import escape
 
 from .atomic import atomic_write
 from .gradebook import Row
+from .record import ItemGrade, Status
 from .rubric import Rubric
 
 FEEDBACK_FILE = "feedback.html"
-_AUTO_STATUSES = ("passed", "partial", "failed", "error")
 _TRACEBACK_LINES = 40
 
 _BASE = """<!DOCTYPE html>
@@ -42,7 +42,7 @@ pre { background: #f7f7f7; padding: .5rem; overflow-x: auto; font-size: .85em; w
 .problem { border: 2px solid #b00; background: #fee; padding: .7rem; margin: 1rem 0; }
 .passed td.status { color: #070; } .partial td.status { color: #a60; }
 .failed td.status { color: #b00; } .error td.status { color: #808; }
-.manual td.status, .planned td.status { color: #066; } .muted { color: #666; }
+.manual td.status, .planned td.status, .marked td.status { color: #066; } .muted { color: #666; }
 .metric { margin-top: .3rem; font-style: italic; } img { margin: .5rem 1rem .5rem 0; }
 </style></head>
 <body>{% block body %}{% endblock %}</body></html>
@@ -69,7 +69,7 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 <table><thead><tr><th>Item</th><th>What</th><th>Points</th><th>Status</th><th>Reason</th></tr></thead><tbody>
 {% for it in q.rows %}
 <tr class="{{ it.status }}"><td>{{ it.id }}</td><td>{{ it.title }}</td>
-<td>{% if it.points is none %}{{ "awaiting a marker" if it.status == "manual" else "–" }}\
+<td>{% if it.points is none %}{{ "awaiting a marker" if it.status.awaiting else "–" }}\
  (of {{ it.max_points|num }})\
 {% else %}{{ it.points|num }} / {{ it.max_points|num }}{% endif %}</td>
 <td class="status">{{ it.status }}</td><td>{{ it.reason }}
@@ -164,44 +164,35 @@ def _late_line(row: Row) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _metric_line(item: dict[str, Any], rubric: Rubric) -> str:
+def _metric_line(item: ItemGrade, rubric: Rubric) -> str:
     """'accuracy 0.55 — needs ≥ 0.9 for full marks, ≥ 0.6 for 50%' for a metric item."""
     try:
-        metric = rubric.item(item["id"])[1].metric
+        metric = rubric.item(item.id)[1].metric
     except KeyError:
         return ""
     if metric is None:
         return ""
-    values = [m for m in item.get("measurements", []) if m.get("name") == metric.name]
-    if not values or values[-1].get("value") is None:
+    measured = item.measured(metric.name)
+    if measured is None:
         return ""
-    value, reference = values[-1]["value"], values[-1].get("reference")
+    value, reference = measured["value"], measured.get("reference")
     unit = f" {metric.unit}" if metric.unit else ""
-    sign = "≥" if metric.direction == "higher" else "≤"
-    try:
-        limits = [(metric.effective_threshold(b, reference), b.fraction) for b in metric.bands]
-    except ValueError:
-        return f"{metric.name} {_num(value)}{unit}"
-    needs = [
-        f"{sign} {_num(limit)}{unit} for {'full marks' if fraction == 1.0 else f'{fraction:.0%}'}"
-        for limit, fraction in limits
-    ]
-    return f"{metric.name} {_num(value)}{unit} — needs {', '.join(needs)}"
+    return f"{metric.name} {_num(value)}{unit} — {metric.needs(reference)}"
 
 
-def _questions(record: dict[str, Any], rubric: Rubric) -> list[dict[str, Any]]:
-    """The record's items grouped by question, in the rubric's order (unknown questions last)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for item in record.get("items", []):
-        groups.setdefault(str(item.get("question", "")), []).append(item)
+def _questions(row: Row, rubric: Rubric) -> list[dict[str, Any]]:
+    """The grade's items grouped by question, in the rubric's order (unknown questions last)."""
+    groups: dict[str, list[ItemGrade]] = {}
+    for item in row.grade.items:
+        groups.setdefault(item.question, []).append(item)
     known = {q.id: q for q in rubric.questions}
     order = [q for q in known if q in groups] + [q for q in groups if q not in known]
     return [
         {
             "id": qid,
             "title": known[qid].title if qid in known else "",
-            "points": known[qid].points if qid in known else sum(i["max_points"] for i in groups[qid]),
-            "earned": sum(i["points"] or 0.0 for i in groups[qid]),
+            "points": known[qid].points if qid in known else sum(i.max_points for i in groups[qid]),
+            "earned": row.grade.question_points(qid),
             "rows": groups[qid],
         }
         for qid in order
@@ -210,21 +201,21 @@ def _questions(record: dict[str, Any], rubric: Rubric) -> list[dict[str, Any]]:
 
 def student_page(row: Row, rubric: Rubric) -> str:
     """One student's feedback as a complete, self-contained HTML page."""
-    record = row.record
+    grade = row.grade
     return _ENV.get_template("student.html").render(
         title=f"{rubric.assignment}: {_who(row)}",
-        assignment=record.get("assignment", rubric.assignment),
+        assignment=grade.assignment or rubric.assignment,
         rubric_title=rubric.title,
         who=_who(row),
         submission=row.submission,
-        graded_at=record.get("graded_at", ""),
-        problem=record.get("problem", ""),
+        graded_at=grade.graded_at,
+        problem=grade.problem,
         row=row,
         late=_late_line(row),
-        questions=_questions(record, rubric),
-        metrics={item["id"]: _metric_line(item, rubric) for item in record.get("items", [])},
-        notebooks=record.get("notebooks", []),
-        findings=record.get("findings", []),
+        questions=_questions(row, rubric),
+        metrics={item.id: _metric_line(item, rubric) for item in grade.items},
+        notebooks=grade.notebooks,
+        findings=grade.findings,
         tail=_TRACEBACK_LINES,
     )
 
@@ -252,19 +243,18 @@ def moodle_comment(row: Row, *, limit: int = 1500) -> str:
         sentences.append(_short(row.late.note.rstrip("."), 200) + ".")
     if row.awaiting_marker:
         sentences.append(f"{_points(row.awaiting_marker)} awaiting a marker.")
-    if row.record.get("problem"):
-        sentences.append("Could not be graded: " + _short(row.record["problem"], 200))
+    if row.grade.problem:
+        sentences.append("Could not be graded: " + _short(row.grade.problem, 200))
     text = f"<p>{' '.join(sentences)}</p>"
-    items = row.record.get("items", [])
-    missed = [i for i in items if i["points"] is not None and i["points"] < i["max_points"] - 1e-9]
+    missed = [item for item in row.grade.items if item.missed]
     if not missed:
         return text
     lines: list[str] = []
     tail = "<br>… and {} more: see the feedback file.</p>"
     budget = limit - len(text) - len("<p>Not fully earned:") - len(tail.format(len(missed)))
     for n, item in enumerate(missed):
-        line = f"<br>{_short(item['id'], 40)} ({_num(item['points'])}/{_num(item['max_points'])}): "
-        line += _short(item.get("reason", ""), 200)
+        line = f"<br>{_short(item.id, 40)} ({_num(item.points)}/{_num(item.max_points)}): "
+        line += _short(item.reason, 200)
         if len(line) > budget:
             return f"{text}<p>Not fully earned:{''.join(lines)}{tail.format(len(missed) - n)}"
         lines.append(line)
@@ -316,7 +306,7 @@ def feedback_zip(rows: Iterable[Row], rubric: Rubric, path: Path) -> Path:
 
 
 def _question_points(row: Row, question_id: str) -> float:
-    return sum(i["points"] or 0.0 for i in row.record.get("items", []) if i.get("question") == question_id)
+    return row.grade.question_points(question_id)
 
 
 def _histogram(values: Sequence[float], maximum: float, title: str) -> dict[str, str]:
@@ -342,15 +332,14 @@ def _missed_items(rows: Sequence[Row], rubric: Rubric) -> list[dict[str, Any]]:
     order = {item.id: n for n, (_, item) in enumerate(rubric.items())}
     tally: dict[str, dict[str, Any]] = {}
     for row in rows:
-        for item in row.record.get("items", []):
-            auto = item.get("kind") == "auto" and item.get("status") in _AUTO_STATUSES
-            if not auto or (item["points"] or 0.0) >= item["max_points"] - 1e-9:
+        for item in row.grade.automatic:
+            if item.earned >= item.max_points - 1e-9:
                 continue
-            blank = {"id": item["id"], "title": item.get("title", ""), "count": 0, "errors": 0}
-            entry = tally.setdefault(item["id"], {**blank, "reasons": Counter()})
+            blank = {"id": item.id, "title": item.title, "count": 0, "errors": 0}
+            entry = tally.setdefault(item.id, {**blank, "reasons": Counter()})
             entry["count"] += 1
-            entry["errors"] += item["status"] == "error"
-            entry["reasons"].update([item["reason"]] if item.get("reason") else [])
+            entry["errors"] += item.status is Status.ERROR
+            entry["reasons"].update([item.reason] if item.reason else [])
     missed = list(tally.values())
     return sorted(missed, key=lambda e: (-e["count"], order.get(e["id"], len(order)), e["id"]))
 
@@ -369,18 +358,13 @@ def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path, *, errors: dict
             for q in rubric.questions
         ]
         images.append(_histogram(finals, rubric.total_points, "Final grade"))
-        awaiting = Counter(
-            (item["id"], item.get("title", ""))
-            for row in rows
-            for item in row.record.get("items", [])
-            if item.get("kind") == "manual" and item["points"] is None
-        )
+        awaiting = Counter((item.id, item.title) for row in rows for item in row.grade.awaiting)
         context.update(
             stats={"Final grade": finals, "Raw points": [r.raw for r in rows]},
             images=images,
             missed=_missed_items(rows, rubric),
             awaiting=awaiting.most_common(),
-            ungraded=sum(1 for r in rows if r.record.get("problem")),
+            ungraded=sum(1 for r in rows if r.grade.problem),
             late=sum(1 for r in rows if r.late.days > 0),
             not_assessed=sum(1 for r in rows if r.late.not_assessed),
         )

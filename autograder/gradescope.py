@@ -26,12 +26,11 @@ from .atomic import atomic_write
 from .bundle import ASSIGNMENT_DIR, GRADER_DIR, copy_assignment, copy_grader, zip_folder
 from .data.context import synthetic_source
 from .errors import UsageError
-from .gradebook import Late, lateness
 from .intake import open_submission
 from .pipeline import GradeOptions, grade_submission
+from .record import Grade, ItemGrade, Late, Status
 from .rubric import Rubric
 from .sandbox import LocalSandbox
-from .score import AWAITING, Grade, ItemGrade
 
 VENV = "/opt/autograder-venv"
 DATA_DIR = "data"
@@ -110,20 +109,20 @@ def deadline(metadata: dict[str, Any], rubric: Rubric) -> tuple[datetime | None,
 
 
 def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
-    lines = [item.reason or ("passed" if item.status == "passed" else item.status)]
+    lines = [item.reason or str(item.status)]
     if item.detail:
         lines += ["", "```", *item.detail[-20:], "```"]
     _, rubric_item = rubric.item(item.id)
-    if rubric_item.metric is not None:
-        sign = "≥" if rubric_item.metric.direction == "higher" else "≤"
-        bands = ", ".join(f"{sign} {band.threshold:g} for {band.fraction:.0%}" for band in rubric_item.metric.bands)
-        lines += ["", f"Bands: {bands}."]
+    metric = rubric_item.metric
+    if metric is not None:
+        measured = item.measured(metric.name)
+        lines += ["", metric.needs(measured.get("reference") if measured else None).capitalize() + "."]
     return {
         "name": f"{item.id} {item.title}",
         "number": item.id,
         "score": item.points or 0.0,
         "max_score": item.max_points,
-        "status": "passed" if item.status == "passed" else "failed",
+        "status": "passed" if item.status is Status.PASSED else "failed",
         "output": "\n".join(lines),
         "output_format": "md",
         "visibility": "visible" if item.visibility == "public" else "after_published",
@@ -133,10 +132,8 @@ def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
 
 def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict[str, Any]:
     """Gradescope's results.json for a grade: one test per automatic item."""
-    auto = [item for item in grade.items if item.status in ("passed", "partial", "failed", "error")]
-    raw = sum(item.points or 0.0 for item in auto)
-    score = 0.0 if late.not_assessed else max(0.0, raw - late.penalty)
-    summary = [f"Automatic points: {raw:g} / {sum(i.max_points for i in auto):g}."]
+    auto = grade.automatic
+    summary = [f"Automatic points: {grade.auto_points:g} / {grade.auto_max:g}."]
     if grade.problem:
         summary.append(f"**This submission could not be graded:** {grade.problem}")
     if late.note:
@@ -144,19 +141,20 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
     for finding in grade.findings:
         summary.append(f"- {finding.level}: `{finding.file}`: {finding.message}")
     for notebook in grade.notebooks:
-        if notebook["problem"]:
-            summary.append(f"- `{notebook['notebook']}`: {notebook['problem']}")
-    awaiting = [item for item in grade.items if item.status in AWAITING]
+        if notebook.problem:
+            summary.append(f"- `{notebook.notebook}`: {notebook.problem}")
+    awaiting = grade.awaiting
     if awaiting:
         summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g})" for i in awaiting) + ".")
     leaderboard = []
     for item in auto:
         metric = rubric.item(item.id)[1].metric
-        if metric is not None and item.measurements:
-            leaderboard.append({"name": f"{item.id} {metric.name}", "value": round(item.measurements[-1]["value"], 6),
+        measured = item.measured(metric.name) if metric is not None else None
+        if metric is not None and measured is not None:
+            leaderboard.append({"name": f"{item.id} {metric.name}", "value": round(measured["value"], 6),
                                 "order": "desc" if metric.direction == "higher" else "asc"})
     return {
-        "score": round(score, 6),
+        "score": grade.final(late),
         "execution_time": round(seconds, 1),
         "output": "\n\n".join(summary),
         "output_format": "md",
@@ -186,8 +184,7 @@ def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic:
     finally:
         submission.close()
     submitted, due = deadline(metadata, rubric)
-    auto_max = grade.auto_max
-    late = lateness(rubric.policy, submitted=submitted, due=due, maximum=auto_max, raw=grade.auto_points)
+    late = grade.late(rubric.policy, submitted=submitted, due=due, automatic_only=True)
     document = results(grade, rubric, late=late, seconds=time.monotonic() - began)
     atomic_write(out / "results.json", json.dumps(document, indent=2))
     return document

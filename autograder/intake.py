@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
-from .gradebook import Student
-from .moodle import is_download, parse_entry, split_download
+from .moodle import Student, is_download, parse_entry, split_download
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 2 << 30

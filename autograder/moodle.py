@@ -18,14 +18,20 @@ import shutil
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-
-from .gradebook import Student
-from .worksheet import Worksheet
 
 _ENTRY = re.compile(r"^(?P<name>.*)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<rest>.*))?$", re.S)
 _NO_ID = re.compile(r"^(?P<name>.+?)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<rest>.*))?$", re.S)
+
+
+@dataclass(frozen=True)
+class Student:
+    """Who a submission belongs to, as Moodle names them."""
+
+    participant: str  # Moodle's participant id (the number in "Participant 1234567")
+    name: str  # full name, or the group's name for a team submission
+    team: bool = False
+    members: tuple[str, ...] = ()  # participant ids of a team's members, when known
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,6 @@ def _copy(source: str, destination: str) -> None:
 
 # -- writing Moodle's files: the demo's sample batch and the tests build downloads with these
 
-WORKSHEET_HEADER = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
-                    "Grade can be changed", "Last modified (submission)", "Online text", "Last modified (grade)",
-                    "Feedback comments"]
-
-
 @dataclass(frozen=True)
 class Upload:
     """One student's (or team's) files, as Moodle holds them."""
@@ -173,26 +174,3 @@ def write_download(path: Path, uploads: list[Upload], *, mode: str = "folders") 
                 else:
                     raise ValueError(f"unknown download mode {mode!r}")
     return path
-
-
-def moodle_time(moment: datetime) -> str:
-    """A time as Moodle's worksheet shows it: 'Monday, 16 October 2023, 09:45 AM'."""
-    return moment.strftime("%A, %d %B %Y, %I:%M %p")
-
-
-def write_worksheet(path: Path, students: list[tuple[str, str, datetime | None]], *, maximum: float = 100,
-                    groups: dict[str, str] | None = None) -> Path:
-    """A grading worksheet as Moodle writes it, for (participant, full name, submitted) rows;
-    ``groups`` (participant -> group name) adds the Group column of team assignments."""
-    header = list(WORKSHEET_HEADER)
-    if groups is not None:
-        header.insert(3, "Group")
-    rows = [header]
-    for participant, name, submitted in students:
-        row = [f"Participant {participant}", name, f"{name.split()[0].lower()}@example.edu",
-               "Submitted for grading" if submitted else "No submission", "", f"{maximum:.2f}", "Yes",
-               moodle_time(submitted) if submitted else "-", "", "-", ""]
-        if groups is not None:
-            row.insert(3, groups.get(participant, "-"))
-        rows.append(row)
-    return Worksheet(path, rows, bom=False, newline="\n", style="php").write(path)

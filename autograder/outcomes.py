@@ -13,15 +13,7 @@ from .channel import KernelChannel
 from .data.context import DataContext
 from .errors import NotebookMissing
 from .execute import NotebookRun
-
-
-@dataclass
-class Finding:
-    """Something about the submission's files a marker or student should know."""
-
-    level: str  # error | warning | info
-    file: str
-    message: str
+from .record import Finding, Status
 
 
 @dataclass
@@ -36,7 +28,7 @@ class Measurement:
 class TestOutcome:
     nodeid: str
     item_id: str
-    status: str  # passed | failed | error
+    status: Status  # passed, failed or error
     reason: str = ""
     detail: list[str] = field(default_factory=list)
 

@@ -14,7 +14,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .intake import Submission, normal_name
-from .outcomes import Finding
+from .record import Finding
 from .rubric import FileRules, Rubric
 
 _MATCH_CUTOFF = 0.6

@@ -29,7 +29,7 @@ from .gradebook import (
     read_timestamps,
     write_csv,
 )
-from .report import load_errors, load_records
+from .report import load_errors, load_grades
 from .worksheet import Worksheet
 
 GRADEBOOK, WORKSHEET, FEEDBACK_DIR, FEEDBACK_ZIP, COHORT = (
@@ -86,7 +86,7 @@ def publish(assignment: Assignment, out_dir: Path, files: MarkerFiles = MarkerFi
     rubric = assignment.rubric
     inputs = publish_inputs(assignment, files)
     worksheet = inputs["worksheet"]
-    rows = build_rows(load_records(out_dir) if out_dir.is_dir() else {}, rubric, **inputs)
+    rows = build_rows(load_grades(out_dir) if out_dir.is_dir() else {}, rubric, **inputs)
     result = Published(rows)
     result.files.append(write_csv(rows, rubric, out_dir / GRADEBOOK))
     if worksheet is not None:

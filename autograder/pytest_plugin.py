@@ -29,6 +29,7 @@ from .channel import KernelChannel
 from .data.context import DataContext
 from .errors import AssignmentError, StudentCodeError, StudentRaised
 from .outcomes import SESSION_KEY, CheckSession, Measurement, TestOutcome
+from .record import Status
 from .rubric import Item, Tolerance
 
 DEFAULT_TOLERANCE = Tolerance(abs=1e-6, rel=1e-6)
@@ -119,18 +120,18 @@ def pytest_collection_modifyitems(
     items[:] = keep
 
 
-def _classify(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[str, str, list[str]]:
+def _classify(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[Status, str, list[str]]:
     error = excinfo.value
     if isinstance(error, StudentCodeError):
         detail = error.traceback if isinstance(error, StudentRaised) else []
-        return "failed", str(error), detail
+        return Status.FAILED, str(error), detail
     if isinstance(error, AssertionError) or excinfo.typename == "Failed":
         text = str(error).strip() or "assertion failed"
-        return "failed", text[:800], []
+        return Status.FAILED, text[:800], []
     if excinfo.typename == "Skipped":
-        return "error", f"the check was skipped ({error}); a skipped check earns nothing", []
+        return Status.ERROR, f"the check was skipped ({error}); a skipped check earns nothing", []
     lines = "".join(tb.format_exception(type(error), error, error.__traceback__)).splitlines()
-    return "error", f"grader error: {type(error).__name__}: {error}", lines[-12:]
+    return Status.ERROR, f"grader error: {type(error).__name__}: {error}", lines[-12:]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -142,14 +143,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
         if call.excinfo is None:
-            outcome = TestOutcome(item.nodeid, item_id, "passed")
+            outcome = TestOutcome(item.nodeid, item_id, Status.PASSED)
         else:
             status, reason, detail = _classify(call.excinfo)
             outcome = TestOutcome(item.nodeid, item_id, status, reason, detail)
         grading.outcomes.append(outcome)
     elif call.when == "teardown" and call.excinfo is not None:
         _, reason, detail = _classify(call.excinfo)
-        grading.outcomes.append(TestOutcome(item.nodeid, item_id, "error", reason, detail))
+        grading.outcomes.append(TestOutcome(item.nodeid, item_id, Status.ERROR, reason, detail))
     return report
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,35 +21,23 @@ from rich.text import Text
 
 from . import __version__
 from .atomic import atomic_write
-from .gradebook import Student
-from .score import Grade, ItemGrade
+from .intake import Student
+from .record import Grade, ItemGrade, Level, Status
 
 GRADE_FILE = "grade.json"
 SUMMARY_FILE = "summary.txt"
 BATCH_CSV = "summary.csv"
 NOTE_TAG = "autograder-note"
 _STYLE = {
-    "passed": "green",
-    "partial": "yellow",
-    "failed": "red",
-    "error": "magenta",
-    "manual": "cyan",
-    "planned": "cyan",
-    "not-checked": "dim",
+    Status.PASSED: "green",
+    Status.PARTIAL: "yellow",
+    Status.FAILED: "red",
+    Status.ERROR: "magenta",
+    Status.MANUAL: "cyan",
+    Status.PLANNED: "cyan",
+    Status.MARKED: "cyan",
+    Status.NOT_CHECKED: "dim",
 }
-
-
-def grade_record(grade: Grade, *, source: str, digest: str) -> dict[str, Any]:
-    record = asdict(grade)
-    record.update(
-        schema=1,
-        source=source,
-        digest=digest,
-        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        grader_version=__version__,
-        totals=grade.totals(),
-    )
-    return record
 
 
 def _points(item: ItemGrade) -> str:
@@ -73,24 +60,21 @@ def summary_table(grade: Grade, *, title: str | None = None) -> Table:
 
 def render(grade: Grade, *, console: Console) -> None:
     """Print the grade: totals, the item table, notebook problems and findings."""
-    totals = grade.totals()
     console.print(
         f"[bold]{grade.assignment}[/] · [bold]{grade.submission}[/]   "
-        f"automatic {totals['auto_points']:g} / {totals['auto_max']:g}   "
-        f"awaiting a marker {totals['awaiting_marker']:g}   maximum {totals['max']:g}"
+        f"automatic {grade.auto_points:g} / {grade.auto_max:g}   "
+        f"awaiting a marker {grade.awaiting_marker:g}   maximum {grade.total_max:g}"
     )
     if grade.problem:
         console.print(f"[red]cannot be graded:[/] {grade.problem}")
     console.print(summary_table(grade))
     for notebook in grade.notebooks:
-        problems = [c for c in notebook["cells_not_ok"] if c["status"] != "skipped"]
-        if notebook["problem"] or problems:
-            console.print(f"[bold]{notebook['notebook']}[/] ({notebook['seconds']:g} s)")
-            if notebook["problem"]:
-                console.print(f"  [red]{notebook['problem']}[/]")
-            for cell in problems:
-                what = cell["error"] or cell["note"]
-                console.print(f"  cell {cell['cell']}: {cell['status']}: {what}", markup=False)
+        if notebook.problem or notebook.stopped:
+            console.print(f"[bold]{notebook.notebook}[/] ({notebook.seconds:g} s)")
+            if notebook.problem:
+                console.print(f"  [red]{notebook.problem}[/]")
+            for cell in notebook.stopped:
+                console.print(f"  cell {cell.cell}: {cell.status}: {cell.error or cell.note}", markup=False)
     for finding in grade.findings:
         console.print(f"  {finding.level}: {finding.file}: {finding.message}", markup=False)
 
@@ -126,10 +110,10 @@ def write_submission(
         atomic_write(notebooks / name, nbformat.writes(_with_note(nb, data)))
     atomic_write(folder / "checks.log", log)
     atomic_write(folder / SUMMARY_FILE, render_text(grade))
-    record = grade_record(grade, source=source, digest=digest)
-    record["sandbox"] = sandbox or {}
-    record["student"] = asdict(student) if student is not None else None
-    atomic_write(folder / GRADE_FILE, json.dumps(record, indent=2, default=str))
+    grade.source, grade.digest, grade.student, grade.sandbox = source, digest, student, sandbox or {}
+    grade.graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    grade.grader_version = __version__
+    atomic_write(folder / GRADE_FILE, json.dumps(grade.to_record(), indent=2, default=str))
     return folder / GRADE_FILE
 
 
@@ -145,11 +129,11 @@ def _with_note(nb: NotebookNode, data: str) -> NotebookNode:
     return copy
 
 
-def load_record(folder: Path) -> dict[str, Any] | None:
-    path = folder / GRADE_FILE
+def load_grade(folder: Path) -> Grade | None:
+    """The grade written in ``folder``; None when there is none, or it cannot be read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return Grade.from_record(json.loads((folder / GRADE_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -168,38 +152,24 @@ def load_errors(out_dir: Path) -> dict[str, str]:
     return found
 
 
-def load_records(out_dir: Path) -> dict[str, dict[str, Any]]:
+def load_grades(out_dir: Path) -> dict[str, Grade]:
     """Every complete result under ``out_dir``, by folder name."""
-    return {p.name: r for p in sorted(out_dir.iterdir()) if p.is_dir() and (r := load_record(p))}
+    return {p.name: g for p in sorted(out_dir.iterdir()) if p.is_dir() and (g := load_grade(p))}
 
 
-def write_batch_summary(out_dir: Path, records: list[dict[str, Any]] | None = None) -> Path:
-    """One row per graded submission: ``records``, or every ``grade.json`` under ``out_dir``."""
-    if records is None:
-        records = list(load_records(out_dir).values())
-    records = sorted(records, key=lambda r: r["submission"])
-    item_ids: list[str] = []
-    for record in records:
-        for item in record["items"]:
-            if item["id"] not in item_ids:
-                item_ids.append(item["id"])
+def write_batch_summary(out_dir: Path, grades: list[Grade] | None = None) -> Path:
+    """One row per graded submission: ``grades``, or every ``grade.json`` under ``out_dir``."""
+    if grades is None:
+        grades = list(load_grades(out_dir).values())
+    grades = sorted(grades, key=lambda g: g.submission)
+    item_ids = list(dict.fromkeys(item.id for grade in grades for item in grade.items))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["submission", "auto_points", "auto_max", "awaiting_marker", "max", "problem", *item_ids])
-    for record in records:
-        points = {i["id"]: ("" if i["points"] is None else i["points"]) for i in record["items"]}
-        totals = record["totals"]
-        writer.writerow(
-            [
-                record["submission"],
-                totals["auto_points"],
-                totals["auto_max"],
-                totals["awaiting_marker"],
-                totals["max"],
-                record.get("problem", ""),
-                *[points.get(i, "") for i in item_ids],
-            ]
-        )
+    for grade in grades:
+        points = {i.id: ("" if i.points is None else i.points) for i in grade.items}
+        writer.writerow([grade.submission, grade.auto_points, grade.auto_max, grade.awaiting_marker, grade.total_max,
+                         grade.problem, *[points.get(i, "") for i in item_ids]])
     path = out_dir / BATCH_CSV
     atomic_write(path, buffer.getvalue())
     return path
@@ -214,11 +184,11 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
     console.print("\n[bold]1. Files[/]")
     if not grade.findings:
         console.print("  names and packaging look right")
-    for finding in sorted(grade.findings, key=lambda f: ("error", "warning", "info").index(f.level)):
-        style = {"error": "red", "warning": "yellow"}.get(finding.level, "")
+    for finding in sorted(grade.findings, key=lambda f: list(Level).index(Level(f.level))):
+        style = {Level.ERROR: "red", Level.WARNING: "yellow"}.get(Level(finding.level), "")
         console.print(f"  [{style or 'default'}]{finding.level}[/]: {finding.file}: {finding.message}", highlight=False)
     console.print("\n[bold]2. Public checks[/]")
-    checked = [item for item in grade.items if item.status in ("passed", "partial", "failed", "error")]
+    checked = grade.automatic
     table = Table(expand=False, show_lines=False, box=None, pad_edge=False)
     for column, justify in (("Item", "left"), ("Points", "right"), ("Status", "left"), ("Measured / why", "left")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
@@ -226,23 +196,20 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
         table.add_row(item.id, _points(item), Text(item.status, style=_STYLE.get(item.status, "")), item.reason)
     console.print(table if checked else "  none in the notebooks given")
     for notebook in grade.notebooks:
-        stopped = [c for c in notebook["cells_not_ok"] if c["status"] == "timeout"]
-        for cell in stopped:
-            console.print(f"  {notebook['notebook']}: cell {cell['cell']} was stopped after {cell_timeout:g} s, the "
+        for cell in (c for c in notebook.cells_not_ok if c.status == "timeout"):
+            console.print(f"  {notebook.notebook}: cell {cell.cell} was stopped after {cell_timeout:g} s, the "
                           "self-check's limit per cell (--cell-timeout to allow more)", highlight=False)
-        for cell in (c for c in notebook["cells_not_ok"] if c["status"] in ("error", "died")):
-            console.print(f"  {notebook['notebook']}: cell {cell['cell']}: {cell['error'] or cell['note']}",
-                          highlight=False)
-        if notebook["problem"]:
-            console.print(f"  {notebook['notebook']}: {notebook['problem']}", highlight=False)
+        for cell in (c for c in notebook.cells_not_ok if c.status in ("error", "died")):
+            console.print(f"  {notebook.notebook}: cell {cell.cell}: {cell.error or cell.note}", highlight=False)
+        if notebook.problem:
+            console.print(f"  {notebook.notebook}: {notebook.problem}", highlight=False)
     console.print("\n[bold]3. Marked later[/]")
-    manual = [item for item in grade.items if item.status in ("manual", "planned")]
-    hidden = [item for item in grade.items if item.status == "not-checked" and item.visibility == "hidden"]
-    elsewhere = [item for item in grade.items if item.status == "not-checked" and item.visibility != "hidden"]
+    manual = grade.awaiting
+    hidden = [item for item in grade.not_checked if item.visibility == "hidden"]
+    elsewhere = [item for item in grade.not_checked if item.visibility != "hidden"]
     for label, items in (("by hand", manual), ("by the markers' hidden checks", hidden),
                          ("in the notebooks not given here", elsewhere)):
         if items:
             total = sum(item.max_points for item in items)
             console.print(f"  {label} ({total:g} points): " + ", ".join(i.id for i in items), highlight=False)
-    earned = sum(item.points or 0 for item in checked)
-    console.print(f"\npublic automatic items: {earned:g} / {sum(i.max_points for i in checked):g}")
+    console.print(f"\npublic automatic items: {grade.auto_points:g} / {grade.auto_max:g}")

@@ -85,6 +85,21 @@ class Metric(_Strict):
             base = reference + base if self.direction == "lower" else reference - base
         return base - self.tolerance if self.direction == "higher" else base + self.tolerance
 
+    def needs(self, reference: float | None = None) -> str:
+        """What each band asks, e.g. 'needs ≥ 0.9 for full marks, ≥ 0.6 for 50%': the one
+        sentence of the bands every page and report shows."""
+        sign = "≥" if self.direction == "higher" else "≤"
+        unit = f" {self.unit}" if self.unit else ""
+        parts = []
+        for band in self.bands:
+            earns = "full marks" if band.fraction == 1.0 else f"{band.fraction:.0%}"
+            if self.relative_to == "reference" and reference is None:
+                side = "above" if self.direction == "lower" else "below"
+                parts.append(f"at most {band.threshold:g}{unit} {side} the reference for {earns}")
+            else:
+                parts.append(f"{sign} {round(self.effective_threshold(band, reference), 6):g}{unit} for {earns}")
+        return "needs " + ", ".join(parts)
+
     def fraction_for(self, value: float, reference: float | None) -> tuple[float, Band | None]:
         """The fraction of points ``value`` earns and the band it reached (None: no band)."""
         if math.isnan(value):
@@ -257,6 +272,11 @@ class Rubric(_Strict):
         for question in self.questions:
             for item in question.items:
                 yield question, item
+
+    @staticmethod
+    def marked_by_hand(question: Question, item: Item) -> bool:
+        """A person gives its points: a manual item, or any item of a planned question."""
+        return item.kind == "manual" or question.status == "planned"
 
     def item(self, item_id: str) -> tuple[Question, Item]:
         for question, item in self.items():

@@ -8,74 +8,10 @@ broke on the grader's side scores 0 with status ``error`` so a person looks at i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .execute import NotebookRun
-from .outcomes import CheckSession, Finding, Measurement, TestOutcome
+from .outcomes import CheckSession, Measurement, TestOutcome
+from .record import CellProblem, Grade, ItemGrade, NotebookSummary, Status
 from .rubric import Item, Metric, Question
-
-PASSED, PARTIAL, FAILED, ERROR = "passed", "partial", "failed", "error"
-MANUAL, PLANNED, NOT_CHECKED = "manual", "planned", "not-checked"
-AWAITING = (MANUAL, PLANNED)
-
-
-@dataclass
-class ItemGrade:
-    id: str
-    question: str
-    title: str
-    kind: str
-    visibility: str
-    max_points: float
-    points: float | None
-    status: str
-    reason: str = ""
-    detail: list[str] = field(default_factory=list)
-    measurements: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Grade:
-    assignment: str
-    submission: str
-    items: list[ItemGrade]
-    notebooks: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    public_only: bool = False
-    problem: str = ""  # why nothing could be graded, if so
-
-    def _sum(self, statuses: tuple[str, ...] | None, field_name: str) -> float:
-        total = 0.0
-        for item in self.items:
-            if statuses is None or item.status in statuses:
-                total += getattr(item, field_name) or 0.0
-        return round(total, 6)
-
-    @property
-    def auto_points(self) -> float:
-        return self._sum((PASSED, PARTIAL, FAILED, ERROR), "points")
-
-    @property
-    def auto_max(self) -> float:
-        return self._sum((PASSED, PARTIAL, FAILED, ERROR), "max_points")
-
-    @property
-    def awaiting_marker(self) -> float:
-        return self._sum(AWAITING, "max_points")
-
-    @property
-    def total_max(self) -> float:
-        return self._sum(None, "max_points")
-
-    def totals(self) -> dict[str, float]:
-        return {
-            "auto_points": self.auto_points,
-            "auto_max": self.auto_max,
-            "awaiting_marker": self.awaiting_marker,
-            "max": self.total_max,
-        }
 
 
 def _fmt(value: float) -> str:
@@ -109,31 +45,31 @@ def _measured(measured: list[Measurement]) -> str:
 
 
 def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurement]) -> ItemGrade:
-    grade = _blank(item, "", FAILED)
+    grade = _blank(item, "", Status.FAILED)
     grade.checks = [{"check": o.nodeid, "status": o.status, "reason": o.reason} for o in outcomes]
     grade.measurements = [vars(m).copy() for m in measured]
     grade.points = 0.0
-    errors = [o for o in outcomes if o.status == ERROR]
-    failures = [o for o in outcomes if o.status == FAILED]
+    errors = [o for o in outcomes if o.status == Status.ERROR]
+    failures = [o for o in outcomes if o.status == Status.FAILED]
     if not outcomes:
-        grade.status, grade.reason = ERROR, "no check ran for this item"
+        grade.status, grade.reason = Status.ERROR, "no check ran for this item"
     elif errors:
-        grade.status, grade.reason, grade.detail = ERROR, errors[0].reason, errors[0].detail
+        grade.status, grade.reason, grade.detail = Status.ERROR, errors[0].reason, errors[0].detail
     elif failures:
         grade.reason = "; ".join(dict.fromkeys(o.reason for o in failures))
         grade.detail = next((o.detail for o in failures if o.detail), [])
     elif item.metric is None:
-        grade.status, grade.points, grade.reason = PASSED, item.points, _measured(measured)
+        grade.status, grade.points, grade.reason = Status.PASSED, item.points, _measured(measured)
     else:
         values = [m for m in measured if m.name == item.metric.name]
         if not values:
-            grade.status, grade.reason = ERROR, f"the check recorded no {item.metric.name}"
+            grade.status, grade.reason = Status.ERROR, f"the check recorded no {item.metric.name}"
             return grade
         fraction, grade.reason = describe_metric(item.metric, values[-1].value, values[-1].reference)
         if values[-1].note:
             grade.reason += f" ({values[-1].note})"
         grade.points = round(item.points * fraction, 6)
-        grade.status = PASSED if fraction == 1.0 else PARTIAL if fraction > 0 else FAILED
+        grade.status = Status.PASSED if fraction == 1.0 else Status.PARTIAL if fraction > 0 else Status.FAILED
     return grade
 
 
@@ -161,18 +97,18 @@ def _score_item(
     session: CheckSession,
 ) -> ItemGrade:
     if question.status == "planned":
-        return _blank(item, question.id, PLANNED, "no automatic check yet: awaiting a marker")
+        return _blank(item, question.id, Status.PLANNED, "no automatic check yet: awaiting a marker")
     if item.kind == "manual":
-        return _blank(item, question.id, MANUAL, "awaiting a marker")
+        return _blank(item, question.id, Status.MANUAL, "awaiting a marker")
     if item.id not in selected:
         if problem:
-            blank = _blank(item, question.id, FAILED, problem)
+            blank = _blank(item, question.id, Status.FAILED, problem)
             blank.points = 0.0
             return blank
         notebook = session.notebook_of(item.id)
         if session.only_notebooks and notebook not in session.only_notebooks:
-            return _blank(item, question.id, NOT_CHECKED, f"not part of this check ({notebook} was not given)")
-        return _blank(item, question.id, NOT_CHECKED, "checked by markers only")
+            return _blank(item, question.id, Status.NOT_CHECKED, f"not part of this check ({notebook} was not given)")
+        return _blank(item, question.id, Status.NOT_CHECKED, "checked by markers only")
     grade = _score_auto(item, outcomes, measured)
     grade.question = question.id
     return grade
@@ -201,24 +137,24 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
     )
 
 
-def notebook_summary(run: NotebookRun) -> dict[str, Any]:
+def notebook_summary(run: NotebookRun) -> NotebookSummary:
     cells = [
-        {
-            "cell": cell.number,
-            "status": cell.status,
-            "seconds": round(cell.seconds, 3),
-            "error": f"{cell.ename}: {cell.evalue}".strip(": ") if cell.ename else "",
-            "note": cell.note,
-            "traceback_tail": cell.traceback,
-        }
+        CellProblem(
+            cell=cell.number,
+            status=cell.status,
+            seconds=round(cell.seconds, 3),
+            error=f"{cell.ename}: {cell.evalue}".strip(": ") if cell.ename else "",
+            note=cell.note,
+            traceback_tail=cell.traceback,
+        )
         for cell in run.cells
         if cell.status != "ok"
     ]
-    return {
-        "notebook": run.name,
-        "seconds": round(run.seconds, 3),
-        "code_cells": len(run.cells),
-        "problem": run.problem,
-        "truncated_output_cells": run.truncated_cells,
-        "cells_not_ok": cells,
-    }
+    return NotebookSummary(
+        notebook=run.name,
+        seconds=round(run.seconds, 3),
+        code_cells=len(run.cells),
+        problem=run.problem,
+        truncated_output_cells=run.truncated_cells,
+        cells_not_ok=cells,
+    )

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .assignment import Assignment
 from .errors import AssignmentError
-from .moodle import Upload, write_download, write_worksheet
-from .score import Grade
+from .moodle import Upload, write_download
+from .record import Grade
+from .worksheet import write_worksheet
 
 
 class _Strict(BaseModel):
@@ -88,11 +89,7 @@ def expected_losses(assignment: Assignment, variant: Variant) -> set[str]:
 
 def lost_items(grade: Grade) -> set[str]:
     """Automatic items that did not earn their full points."""
-    return {
-        item.id
-        for item in grade.items
-        if item.status in ("passed", "partial", "failed", "error") and (item.points or 0) < item.max_points
-    }
+    return {item.id for item in grade.automatic if item.earned < item.max_points}
 
 
 def _apply(nb: Any, edit: Edit, where: str) -> None:

@@ -14,7 +14,7 @@ from .assignment import Assignment
 from .data import weights
 from .intake import open_submission
 from .pipeline import GradeOptions, grade_submission
-from .score import Grade
+from .record import Grade
 
 
 @dataclass

@@ -148,3 +148,33 @@ class Worksheet:
     def write(self, path: Path) -> Path:
         text = _WRITERS[self.style](self.rows, self.newline)
         return atomic_write(path, ("\ufeff" if self.bom else "") + text)
+
+
+# -- writing a worksheet as Moodle does: the demo's sample batch and the tests use it
+
+WORKSHEET_HEADER = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+                    "Grade can be changed", "Last modified (submission)", "Online text", "Last modified (grade)",
+                    "Feedback comments"]
+
+
+def moodle_time(moment: datetime) -> str:
+    """A time as Moodle's worksheet shows it: 'Monday, 16 October 2023, 09:45 AM'."""
+    return moment.strftime("%A, %d %B %Y, %I:%M %p")
+
+
+def write_worksheet(path: Path, students: list[tuple[str, str, datetime | None]], *, maximum: float = 100,
+                    groups: dict[str, str] | None = None) -> Path:
+    """A grading worksheet as Moodle writes it, for (participant, full name, submitted) rows;
+    ``groups`` (participant -> group name) adds the Group column of team assignments."""
+    header = list(WORKSHEET_HEADER)
+    if groups is not None:
+        header.insert(3, "Group")
+    rows = [header]
+    for participant, name, submitted in students:
+        row = [f"Participant {participant}", name, f"{name.split()[0].lower()}@example.edu",
+               "Submitted for grading" if submitted else "No submission", "", f"{maximum:.2f}", "Yes",
+               moodle_time(submitted) if submitted else "-", "", "-", ""]
+        if groups is not None:
+            row.insert(3, groups.get(participant, "-"))
+        rows.append(row)
+    return Worksheet(path, rows, bom=False, newline="\n", style="php").write(path)

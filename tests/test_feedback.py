@@ -11,7 +11,9 @@ import pytest
 
 from autograder.assignment import load_assignment
 from autograder.feedback import cohort_page, feedback_zip, moodle_comment, student_page, write_pages
-from autograder.gradebook import Late, Row, Student
+from autograder.gradebook import Row
+from autograder.intake import Student
+from autograder.record import Late
 from autograder.rubric import Rubric
 
 TRIVIAL = Path(__file__).resolve().parent / "assignments" / "trivial"

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 
 from autograder.errors import UsageError
-from autograder.gradebook import (
-    Row,
-    Student,
-    build_rows,
-    lateness,
-    read_extensions,
-    read_marks,
-    read_timestamps,
-)
+from autograder.gradebook import Row, build_rows, read_extensions, read_marks, read_timestamps
+from autograder.intake import Student
+from autograder.record import Grade, lateness
 from autograder.rubric import Policy
 
 DUE = datetime(2023, 10, 16, 9, 30, tzinfo=timezone(timedelta(hours=11)))
@@ -59,11 +53,14 @@ def test_a_due_date_without_a_time_zone_is_refused():
         Policy(due=datetime(2023, 10, 16, 9, 30))
 
 
-def _record(submission: str, participant: str, points: dict[str, float | None]) -> dict:
-    items = [{"id": item_id, "points": value, "max_points": 5.0, "status": "passed" if value is not None else "manual",
-              "reason": ""} for item_id, value in points.items()]
-    return {"submission": submission, "items": items, "totals": {"max": 10.0},
-            "student": {"participant": participant, "name": submission, "team": False, "members": []}}
+def _record(submission: str, participant: str, points: dict[str, float | None],
+            maxima: dict[str, float] | None = None) -> Grade:
+    """A grade as read from grade.json; each item is worth 5 points unless ``maxima`` says."""
+    items = [{"id": item_id, "points": value, "max_points": (maxima or {}).get(item_id, 5.0),
+              "status": "passed" if value is not None else "manual", "reason": ""} for item_id, value in points.items()]
+    return Grade.from_record({"submission": submission, "items": items,
+                              "student": {"participant": participant, "name": submission, "team": False,
+                                          "members": []}})
 
 
 def test_extensions_and_times_from_the_markers_files(tmp_path: Path, trivial):
@@ -75,7 +72,8 @@ def test_extensions_and_times_from_the_markers_files(tmp_path: Path, trivial):
                      "103,2023-10-17 09:00\n", encoding="utf-8")
     zone = DUE.tzinfo
     rows = build_rows(
-        {name: _record(name, participant, {"1": 2.0, "2a": 2.0, "2b": None, "3": 5.0})
+        {name: _record(name, participant, {"1": 2.0, "2a": 2.0, "2b": None, "3": 5.0},
+                       {item.id: item.points for _, item in rubric.items()})
          for name, participant in (("ann", "101"), ("bob", "102"), ("cat", "103"))},
         rubric,
         timestamps=read_timestamps(times, zone=zone),

@@ -85,7 +85,7 @@ def test_run_autograder_grades_the_reference_and_a_broken_submission(tmp_path: P
     tests = {test["number"]: test for test in results["tests"]}
     assert (tests["3"]["status"], tests["3"]["score"]) == ("failed", 0)
     assert "ValueError: boom" in tests["3"]["output"] and "```" in tests["3"]["output"]
-    assert "Bands: ≥ 0.9 for 100%, ≥ 0.6 for 50%." in tests["3"]["output"]
+    assert "Needs ≥ 0.9 for full marks, ≥ 0.6 for 50%." in tests["3"]["output"]
     assert results["score"] == pytest.approx(4 - 0.4 * 9)  # 2 days late: 40% of the automatic maximum, 9
     assert "2 days late" in results["output"]
     executed = (broken / "results" / "grade" / "executed" / "trivial.ipynb").read_text(encoding="utf-8")

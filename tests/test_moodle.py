@@ -16,10 +16,10 @@ import pytest
 
 from autograder.errors import UsageError
 from autograder.intake import Intake, open_submission
-from autograder.moodle import Upload, parse_entry, write_download, write_worksheet
+from autograder.moodle import Upload, parse_entry, write_download
 from autograder.preflight import file_findings
 from autograder.rubric import FileRules
-from autograder.worksheet import Worksheet
+from autograder.worksheet import Worksheet, write_worksheet
 
 from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli, trivial_copy
 
