@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .rubric import Tolerance
-from .wire import Opaque
+from .course.rubric import Tolerance
+from .grading.wire import Opaque
 
 
 class CheckFailed(AssertionError):

@@ -11,30 +11,30 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from .assignment import Assignment, load_assignment
-from .backends import SANDBOXES, make_sandbox
-from .batch import BatchEntry, check_arguments, default_workers, grade_batch
-from .bundle import student_bundle
-from .check import collect_problems
+from .authoring.variants import write_moodle_sample
+from .authoring.verify import verify
+from .course.assignment import Assignment, load_assignment
+from .course.bundle import student_bundle
 from .data import DATASETS, SCALES, missing, synth
-from .docker_sandbox import DEFAULT_IMAGE, DockerSandbox
 from .errors import AutograderError, SubmissionError, UsageError
-from .intake import open_submission
-from .pipeline import GradeOptions, grade_submission
-from .preflight import notebooks_given
-from .progress import (
+from .grading.check import collect_problems
+from .grading.intake import open_submission
+from .grading.pipeline import GradeOptions, grade_submission
+from .grading.preflight import notebooks_given
+from .grading.record import Status
+from .grading.report import render_check
+from .marking.batch import BatchEntry, check_arguments, default_workers, grade_batch
+from .marking.progress import (
     batch_display,
     exit_code,
     progress_every,
     stop_on_signals,
     stopped_message,
 )
-from .publish import GRADEBOOK, MarkerFiles, publish
-from .record import Status
-from .report import render_check
-from .sandbox import Sandbox, parse_memory
-from .variants import write_moodle_sample
-from .verify import verify
+from .marking.publish import GRADEBOOK, MarkerFiles, publish
+from .sandboxes.backends import SANDBOXES, make_sandbox
+from .sandboxes.docker_sandbox import DEFAULT_IMAGE, DockerSandbox
+from .sandboxes.sandbox import Sandbox, parse_memory
 
 console = Console(stderr=False)
 errors = Console(stderr=True)
@@ -287,7 +287,7 @@ def bundle(assignment: str, out: Path | None) -> None:
               help="The course's data folder, put in the zip (without it: synthetic stand-ins).")
 def gradescope(assignment: str, out: Path, data_dir: Path | None) -> None:
     """Build the Gradescope autograder zip (setup.sh and run_autograder at its root)."""
-    from .gradescope import build_autograder  # noqa: PLC0415
+    from .marking.gradescope import build_autograder  # noqa: PLC0415
 
     target = load_assignment(assignment)
     if target.rubric.datasets() and data_dir is None:
@@ -306,8 +306,8 @@ def gradescope(assignment: str, out: Path, data_dir: Path | None) -> None:
 @click.option("--prepare", is_flag=True, help="Only make the synthetic stand-ins (setup.sh does, once).")
 def gradescope_run(assignment: str, root: Path, data_dir: Path | None, synthetic: bool, prepare: bool) -> None:
     """Inside Gradescope (run_autograder calls it): grade the submission, write results.json."""
-    from .gradescope import prepare as prepare_data  # noqa: PLC0415
-    from .gradescope import run  # noqa: PLC0415
+    from .marking.gradescope import prepare as prepare_data  # noqa: PLC0415
+    from .marking.gradescope import run  # noqa: PLC0415
 
     target = load_assignment(assignment)
     if prepare:
@@ -322,7 +322,7 @@ def gradescope_run(assignment: str, root: Path, data_dir: Path | None, synthetic
 @click.option("--check", "check_only", is_flag=True, help="Only report whether the committed files are current.")
 def templates(assignment: str, check_only: bool) -> None:
     """Generate the student templates (and public data) from the reference solutions."""
-    from .templates import generate, stale  # noqa: PLC0415 (otter loads slowly)
+    from .course.templates import generate, stale  # noqa: PLC0415 (otter loads slowly)
 
     target = load_assignment(assignment)
     if check_only:
@@ -386,8 +386,8 @@ def image() -> None:
 @click.option("--tag", default=DEFAULT_IMAGE, show_default=True)
 def image_build(base: str | None, tag: str) -> None:
     """Build the grading image from the Dockerfile, with the host's pip settings."""
-    from .assignment import project_home  # noqa: PLC0415
-    from .docker_sandbox import build_image  # noqa: PLC0415
+    from .course.assignment import project_home  # noqa: PLC0415
+    from .sandboxes.docker_sandbox import build_image  # noqa: PLC0415
 
     built = build_image(project_home(), tag=tag, base=base, echo=lambda line: console.print(line, markup=False,
                                                                                             highlight=False))

@@ -33,11 +33,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
-    from autograder.assignment import load_assignment
-    from autograder.batch import grade_batch
-    from autograder.moodle import Upload, write_download
-    from autograder.pipeline import GradeOptions
-    from autograder.sandbox import LocalSandbox
+    from autograder.course.assignment import load_assignment
+    from autograder.grading.moodle import Upload, write_download
+    from autograder.grading.pipeline import GradeOptions
+    from autograder.marking.batch import grade_batch
+    from autograder.sandboxes.sandbox import LocalSandbox
 
     assignment = load_assignment(TRIVIAL)
     content = nbformat.writes(notebook(*CELLS, parameters="SCALE = 1")).encode()

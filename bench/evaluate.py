@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from autograder.channel import KernelChannel
     from autograder.data import gtsrb
-    from autograder.execute import execute_notebook
-    from autograder.sandbox import LocalSandbox, Place, private_dir
+    from autograder.grading.channel import KernelChannel
+    from autograder.grading.execute import execute_notebook
+    from autograder.sandboxes.sandbox import LocalSandbox, Place, private_dir
 
     check = load_check("check_q5")
     with tempfile.TemporaryDirectory() as scratch:

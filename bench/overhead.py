@@ -30,11 +30,11 @@ def write_submissions(folder: Path, count: int) -> list[Path]:
 
 def stages(assignment, submission_path: Path, out: Path) -> dict[str, float]:
     """One submission, stage by stage (the same calls grade_submission makes)."""
-    from autograder.check import run_checks
-    from autograder.intake import digest, open_submission
-    from autograder.pipeline import GradeOptions, start
-    from autograder.report import write_submission
-    from autograder.score import score
+    from autograder.grading.check import run_checks
+    from autograder.grading.intake import digest, open_submission
+    from autograder.grading.pipeline import GradeOptions, start
+    from autograder.grading.report import write_submission
+    from autograder.grading.score import score
 
     times = {}
     began = time.perf_counter()
@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     args = parser.parse_args()
 
-    from autograder.assignment import load_assignment
-    from autograder.intake import open_submission
-    from autograder.pipeline import grade_submission
+    from autograder.course.assignment import load_assignment
+    from autograder.grading.intake import open_submission
+    from autograder.grading.pipeline import grade_submission
 
     assignment = load_assignment(TRIVIAL)
     with tempfile.TemporaryDirectory() as scratch:

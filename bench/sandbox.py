@@ -29,12 +29,12 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=8)
     args = parser.parse_args()
 
-    from autograder.assignment import load_assignment
-    from autograder.backends import make_sandbox
+    from autograder.course.assignment import load_assignment
     from autograder.errors import GraderError
-    from autograder.intake import open_submission
-    from autograder.pipeline import GradeOptions, grade_submission
-    from autograder.sandbox import LocalSandbox
+    from autograder.grading.intake import open_submission
+    from autograder.grading.pipeline import GradeOptions, grade_submission
+    from autograder.sandboxes.backends import make_sandbox
+    from autograder.sandboxes.sandbox import LocalSandbox
 
     assignment = load_assignment(TRIVIAL)
     backends = {"plain subprocess (no walls)": LocalSandbox(isolate=False), "local": LocalSandbox()}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import Assignment, load_assignment
+from autograder.course.assignment import Assignment, load_assignment
 from autograder.data.context import CACHE_ENV
-from autograder.execute import LiveNotebook, execute_notebook
-from autograder.sandbox import LocalSandbox, Place, private_dir
+from autograder.grading.execute import LiveNotebook, execute_notebook
+from autograder.sandboxes.sandbox import LocalSandbox, Place, private_dir
 
 from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
 

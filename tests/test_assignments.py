@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import available, load_assignment
-from autograder.check import collect_problems
-from autograder.intake import open_submission
-from autograder.pipeline import GradeOptions, grade_submission
-from autograder.templates import stale
-from autograder.variants import (
+from autograder.authoring.variants import (
     automatic_items,
     build_variant,
     expected_losses,
@@ -21,6 +16,11 @@ from autograder.variants import (
     lost_items,
     touched_notebooks,
 )
+from autograder.course.assignment import available, load_assignment
+from autograder.course.templates import stale
+from autograder.grading.check import collect_problems
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
 
 ASSIGNMENTS = available()
 CASES = [(a, None) for a in ASSIGNMENTS] + [

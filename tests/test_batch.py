@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from autograder import cli
-from autograder.assignment import load_assignment
-from autograder.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.course.assignment import load_assignment
 from autograder.errors import UsageError
-from autograder.pipeline import GradeOptions
-from autograder.sandbox import LocalSandbox
+from autograder.grading.pipeline import GradeOptions
+from autograder.marking.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.sandboxes.sandbox import LocalSandbox
 
 from .conftest import ROOT, TRIVIAL, TRIVIAL_CELLS, run_cli, write_notebook
 

@@ -11,8 +11,8 @@ import nbformat
 import pytest
 import yaml
 
-from autograder.assignment import load_assignment
-from autograder.redact import fresh_seeds, public_checks, public_rubric
+from autograder.course.assignment import load_assignment
+from autograder.course.redact import fresh_seeds, public_checks, public_rubric
 
 from .conftest import ROOT, run_cli
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.channel import KernelChannel
-from autograder.errors import KernelDied, NotCallable, NotDefined, ProbeTimeout, StudentRaised
-from autograder.wire import Opaque
+from autograder.errors import (
+    KernelDied,
+    NotCallable,
+    NotDefined,
+    ProbeTimeout,
+    StudentRaised,
+)
+from autograder.grading.channel import KernelChannel
+from autograder.grading.wire import Opaque
 
 from .conftest import notebook, start_live
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.channel import KernelChannel
-from autograder.execute import MARKER, LiveNotebook
+from autograder.grading.channel import KernelChannel
+from autograder.grading.execute import MARKER, LiveNotebook
 
 from .conftest import notebook, start_live
 

@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 
-from autograder.assignment import load_assignment
-from autograder.feedback import cohort_page, feedback_zip, moodle_comment, student_page, write_pages
-from autograder.gradebook import Row
-from autograder.intake import Student
-from autograder.record import Late
-from autograder.rubric import Rubric
+from autograder.course.assignment import load_assignment
+from autograder.course.rubric import Rubric
+from autograder.grading.intake import Student
+from autograder.grading.record import Late
+from autograder.marking.feedback import (
+    cohort_page,
+    feedback_zip,
+    moodle_comment,
+    student_page,
+    write_pages,
+)
+from autograder.marking.gradebook import Row
 
 TRIVIAL = Path(__file__).resolve().parent / "assignments" / "trivial"
 BOOM = [

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from autograder.course.rubric import Policy
 from autograder.errors import UsageError
-from autograder.gradebook import Row, build_rows, read_extensions, read_marks, read_timestamps
-from autograder.intake import Student
-from autograder.record import Grade, lateness
-from autograder.rubric import Policy
+from autograder.grading.intake import Student
+from autograder.grading.record import Grade, lateness
+from autograder.marking.gradebook import (
+    Row,
+    build_rows,
+    read_extensions,
+    read_marks,
+    read_timestamps,
+)
 
 DUE = datetime(2023, 10, 16, 9, 30, tzinfo=timezone(timedelta(hours=11)))
 DEDUCT = Policy(due=DUE, late_penalty_per_day=0.1, not_assessed_after_days=7)

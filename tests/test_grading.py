@@ -16,10 +16,10 @@ import nbformat
 import pytest
 import yaml
 
-from autograder.assignment import Assignment, load_assignment
+from autograder.course.assignment import Assignment, load_assignment
 from autograder.errors import AssignmentError
-from autograder.intake import open_submission
-from autograder.pipeline import GradeOptions, grade_submission
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
 
 from .conftest import ROOT, TRIVIAL, TRIVIAL_CELLS, run_cli, write_notebook
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from autograder.errors import UsageError
-from autograder.intake import discover, open_submission, submission_id
-from autograder.preflight import match_notebooks, read_notebook
+from autograder.grading.intake import discover, open_submission, submission_id
+from autograder.grading.preflight import match_notebooks, read_notebook
 
 from .conftest import write_notebook
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.course.rubric import FileRules
 from autograder.errors import UsageError
-from autograder.intake import Intake, open_submission
-from autograder.moodle import Upload, parse_entry, write_download
-from autograder.preflight import file_findings
-from autograder.rubric import FileRules
-from autograder.worksheet import Worksheet, write_worksheet
+from autograder.grading.intake import Intake, open_submission
+from autograder.grading.moodle import Upload, parse_entry, write_download
+from autograder.grading.preflight import file_findings
+from autograder.marking.worksheet import Worksheet, write_worksheet
 
 from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli, trivial_copy
 

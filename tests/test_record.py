@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from autograder.assignment import load_assignment
-from autograder.gradescope import results as gradescope_results
-from autograder.intake import open_submission
-from autograder.pipeline import GradeOptions, grade_submission
-from autograder.publish import FEEDBACK_DIR, GRADEBOOK, MarkerFiles, publish
-from autograder.record import Finding, Grade, ItemGrade, Late, Level, Status
-from autograder.report import load_grade, render_check, render_text
-from autograder.sandbox import LocalSandbox
+from autograder.course.assignment import load_assignment
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
+from autograder.grading.record import Finding, Grade, ItemGrade, Late, Level, Status
+from autograder.grading.report import load_grade, render_check, render_text
+from autograder.marking.gradescope import results as gradescope_results
+from autograder.marking.publish import FEEDBACK_DIR, GRADEBOOK, MarkerFiles, publish
+from autograder.sandboxes.sandbox import LocalSandbox
 
 from .conftest import TRIVIAL, TRIVIAL_CELLS, write_notebook
 

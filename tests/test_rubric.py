@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autograder.course.rubric import Band, Metric, Tolerance, load_rubric, parse_rubric
 from autograder.errors import RubricError
-from autograder.rubric import Band, Metric, Tolerance, load_rubric, parse_rubric
 
 GOOD = {
     "assignment": "demo",

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import load_assignment
-from autograder.backends import make_sandbox
-from autograder.batch import grade_batch
+from autograder.course.assignment import load_assignment
 from autograder.errors import GraderError
-from autograder.intake import open_submission
-from autograder.pipeline import GradeOptions, grade_submission, start
-from autograder.sandbox import (
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission, start
+from autograder.marking.batch import grade_batch
+from autograder.sandboxes.backends import make_sandbox
+from autograder.sandboxes.sandbox import (
     LocalSandbox,
     _processes_of,
     become_subreaper,

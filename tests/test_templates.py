@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder.assignment import Assignment
-from autograder.templates import generate, stale, strip_solutions
+from autograder.course.assignment import Assignment
+from autograder.course.templates import generate, stale, strip_solutions
 
 from .conftest import ROOT
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograder import wire
+from autograder.grading import wire
 
 DTYPES = st.sampled_from(["bool", "int8", "int32", "int64", "uint8", "uint16", "float16", "float32", "float64"])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from ..scratch import make_temp
+from ..sandboxes.scratch import make_temp
 from . import DATASETS, missing, stage, synth, withheld
 
 CACHE_ENV = "AUTOGRADER_CACHE"

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from autograder.checking import CheckFailed, as_array, expect_close
-from autograder.rubric import Tolerance
+from autograder.course.rubric import Tolerance
 
 EXACT = Tolerance()  # counts are whole numbers: no slack
 

@@ -1,0 +1,54 @@
+"""Prove an assignment's thresholds: grade its reference notebooks at full size.
+
+Course staff run this on real data (and a GPU) before a semester: every metric is
+reported against its bands, with the time each notebook took, and where the data and
+the pretrained weights came from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..course.assignment import Assignment
+from ..data import weights
+from ..grading.intake import open_submission
+from ..grading.pipeline import GradeOptions, grade_submission
+from ..grading.record import Grade
+
+
+@dataclass
+class Verification:
+    grade: Grade
+    seconds: float
+    provenance: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.grade.auto_points == self.grade.auto_max and not self.grade.problem
+
+
+def provenance(assignment: Assignment, options: GradeOptions, synthetic: bool, source: str) -> list[str]:
+    lines = [f"data: {'synthetic stand-ins' if synthetic else 'the course data'} in {source}"]
+    if "weights" in assignment.rubric.datasets():
+        if synthetic:
+            lines.append("pretrained weights: synthetic, random initialisations of the right architectures "
+                         "(metrics show the pipeline works, not what real pretrained weights reach)")
+        else:
+            lines.append(f"pretrained weights: the files in {source}/{weights.FOLDER}/")
+    sizes = "the rubric's small synthetic sizes" if not options.full_size else "each notebook's own (full size)"
+    lines.append(f"epochs and sizes: {sizes}")
+    return lines
+
+
+def verify(assignment: Assignment, *, options: GradeOptions) -> Verification:
+    """Grade the reference solutions with ``options``; the reference should earn every point."""
+    data = options.open_data(assignment.rubric)
+    began = time.monotonic()
+    try:
+        grade = grade_submission(assignment, open_submission(assignment.reference_dir), options=options, data=data)
+        lines = provenance(assignment, options, bool(data and data.synthetic), str(data.source) if data else "-")
+    finally:
+        if data is not None:
+            data.close()
+    return Verification(grade, time.monotonic() - began, lines)

@@ -1,0 +1,355 @@
+"""The rubric: the handout's points, how each item is graded, and the course's policy.
+
+A rubric is YAML validated into these typed models. Every validation problem is
+reported with the file, the question and item ids, and the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import RubricError
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tolerance(_Strict):
+    """How far a numeric answer may be from the grader's value: |got - want| <= abs + rel*|want|."""
+
+    abs: float = Field(default=0.0, ge=0)
+    rel: float = Field(default=0.0, ge=0)
+
+    def allows(self, got: float, want: float) -> bool:
+        if math.isnan(got) or math.isnan(want):
+            return False
+        return abs(got - want) <= self.abs + self.rel * abs(want)
+
+    def describe(self) -> str:
+        parts = [f"±{self.abs:g}" if self.abs else "", f"±{self.rel:.3g} relative" if self.rel else ""]
+        return " and ".join(p for p in parts if p) or "exactly"
+
+
+class Band(_Strict):
+    """Reaching ``threshold`` earns ``fraction`` of the item's points."""
+
+    threshold: float
+    fraction: float = Field(gt=0, le=1)
+
+
+class Metric(_Strict):
+    """A measured quantity scored by bands (e.g. accuracy >= 0.89 full, >= 0.85 half)."""
+
+    name: str = Field(pattern=_ID)
+    direction: Literal["higher", "lower"]
+    bands: list[Band] = Field(min_length=1)
+    relative_to: Literal["reference"] | None = Field(
+        default=None,
+        description="thresholds are margins over the reference value the check records",
+    )
+    tolerance: float = Field(default=0.0, ge=0, description="slack for nondeterminism")
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> Metric:
+        if self.bands[0].fraction != 1.0:
+            raise ValueError("the first (strictest) band must give fraction 1.0")
+        for strict, lenient in zip(self.bands, self.bands[1:]):
+            looser = (
+                lenient.threshold < strict.threshold
+                if self.direction == "higher"
+                else lenient.threshold > strict.threshold
+            )
+            if not looser or lenient.fraction >= strict.fraction:
+                raise ValueError(
+                    "bands must go from strictest to most lenient, with falling fractions"
+                )
+        return self
+
+    def effective_threshold(self, band: Band, reference: float | None) -> float:
+        base = band.threshold
+        if self.relative_to == "reference":
+            if reference is None:
+                raise ValueError(f"metric {self.name} is relative to a reference, none recorded")
+            base = reference + base if self.direction == "lower" else reference - base
+        return base - self.tolerance if self.direction == "higher" else base + self.tolerance
+
+    def needs(self, reference: float | None = None) -> str:
+        """What each band asks, e.g. 'needs ≥ 0.9 for full marks, ≥ 0.6 for 50%': the one
+        sentence of the bands every page and report shows."""
+        sign = "≥" if self.direction == "higher" else "≤"
+        unit = f" {self.unit}" if self.unit else ""
+        parts = []
+        for band in self.bands:
+            earns = "full marks" if band.fraction == 1.0 else f"{band.fraction:.0%}"
+            if self.relative_to == "reference" and reference is None:
+                side = "above" if self.direction == "lower" else "below"
+                parts.append(f"at most {band.threshold:g}{unit} {side} the reference for {earns}")
+            else:
+                parts.append(f"{sign} {round(self.effective_threshold(band, reference), 6):g}{unit} for {earns}")
+        return "needs " + ", ".join(parts)
+
+    def fraction_for(self, value: float, reference: float | None) -> tuple[float, Band | None]:
+        """The fraction of points ``value`` earns and the band it reached (None: no band)."""
+        if math.isnan(value):
+            return 0.0, None
+        for band in self.bands:
+            limit = self.effective_threshold(band, reference)
+            if (value >= limit) if self.direction == "higher" else (value <= limit):
+                return band.fraction, band
+        return 0.0, None
+
+
+class Item(_Strict):
+    """One scored line of the rubric."""
+
+    id: str = Field(pattern=_ID)
+    title: str
+    points: float = Field(gt=0)
+    kind: Literal["auto", "manual"] = "auto"
+    visibility: Literal["public", "hidden"] = "public"
+    tolerance: Tolerance | None = None
+    metric: Metric | None = None
+    given: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _auto_only_fields(self) -> Item:
+        if self.kind == "manual" and (self.metric or self.tolerance):
+            raise ValueError("a manual item has no metric or tolerance (a marker scores it)")
+        return self
+
+
+class Question(_Strict):
+    """A question of the handout, with the points its table gives."""
+
+    id: str = Field(pattern=_ID)
+    title: str
+    points: float = Field(gt=0)
+    status: Literal["ready", "planned"] = Field(
+        default="ready", description="planned: listed with its points, checks still to come"
+    )
+    given: dict[str, Any] = Field(default_factory=dict)
+    items: list[Item] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _items_add_up(self) -> Question:
+        total = sum(item.points for item in self.items)
+        if not math.isclose(total, self.points, abs_tol=1e-9):
+            raise ValueError(f"item points add up to {total:g} but the question is worth {self.points:g}")
+        return self
+
+
+DatasetName = Literal["gtsrb", "faces", "landmarks", "weights", "fashionmnist", "svhn"]
+
+
+class NotebookSpec(_Strict):
+    file: str = Field(pattern=r"^[^/\\]+\.ipynb$")
+    questions: list[str] = Field(min_length=1)
+    datasets: list[DatasetName] = Field(
+        default_factory=list, description="datasets this notebook reads from its data folder"
+    )
+
+
+class FileRules(_Strict):
+    """The handout's rules on what is handed in; breaking one is a finding, not lost points."""
+
+    archive: str | None = Field(default=None, description="regular expression the submitted zip's name must match")
+    archive_example: str = Field(default="", description="a name that follows the rule, shown to students")
+    forbidden: list[str] = Field(default_factory=list, description="file types that are not assessed, e.g. .docx")
+    required: list[str] = Field(default_factory=list, description="file types that must be there, e.g. .pdf")
+    html_export: bool = Field(default=False, description="each notebook must come with its HTML export")
+    outputs_saved: bool = Field(default=False, description="notebooks must be submitted with their outputs")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> FileRules:
+        if self.archive is not None:
+            try:
+                re.compile(self.archive)
+            except re.error as error:
+                raise ValueError(f"archive is not a regular expression: {error}") from None
+        return self
+
+
+class Policy(_Strict):
+    due: datetime | None = Field(default=None, description="with its time zone, e.g. 2023-10-16T09:30:00+11:00")
+    late_penalty_per_day: float = Field(default=0.0, ge=0, le=1, description="fraction of the maximum")
+    late_rule: Literal["deduct", "cap"] = Field(
+        default="deduct",
+        description="deduct: the fraction of the maximum is taken off per day; cap: the grade is capped at "
+                    "(1 - fraction x days) of the maximum",
+    )
+    not_assessed_after_days: int | None = Field(default=None, ge=0)
+    files: FileRules = FileRules()
+
+    @model_validator(mode="after")
+    def _due_has_zone(self) -> Policy:
+        if self.due is not None and self.due.tzinfo is None:
+            raise ValueError("due needs a time zone, e.g. 2023-10-16T09:30:00+11:00")
+        return self
+
+
+class Limits(_Strict):
+    cell_timeout_s: float = Field(default=600, gt=0)
+    check_cell_timeout_s: float = Field(default=120, gt=0, description="per cell in a student's self-check")
+    total_timeout_s: float = Field(default=3600, gt=0)
+    probe_timeout_s: float = Field(default=120, gt=0)
+    max_output_bytes: int = Field(default=1_000_000, gt=0, description="per cell, beyond it outputs are cut")
+    memory_mb: int = Field(default=8192, gt=0, description="memory of one kernel and what it starts")
+    cpus: float | None = Field(default=None, gt=0, description="CPU cores a kernel may use (Docker); none: all")
+    processes: int = Field(default=512, gt=0, description="processes and threads of one kernel")
+    scratch_mb: int = Field(default=2048, gt=0, description="disk a kernel may write in all: its copy of the "
+                            "submission and /tmp (per file where the host allows no private file system)")
+    kernel_start_timeout_s: float = Field(default=300, gt=0, description="seconds a kernel may take to start; "
+                                          "past it the grader, not the student, failed, and the submission is "
+                                          "tried again")
+    gpus: str = Field(default="auto", description="auto (all GPUs when the machine has any), all, none, or indices")
+
+
+class DataSpec(_Strict):
+    public: str = Field(description="folder of public data, relative to the rubric file")
+    stage_as: str = Field(default="data", pattern=r"^[A-Za-z0-9._-]+$")
+
+
+class Synthetic(_Strict):
+    """How to grade with synthetic stand-ins for the datasets (tests, demos, self-checks)."""
+
+    scale: Literal["small", "full"] = "small"
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="parameters cell values sized for the synthetic data"
+    )
+
+
+class Rubric(_Strict):
+    assignment: str = Field(pattern=_ID)
+    title: str
+    handout: str | None = None
+    total_points: float = Field(gt=0)
+    policy: Policy = Policy()
+    limits: Limits = Limits()
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="values the grader gives each notebook's parameters cell"
+    )
+    data: DataSpec | None = None
+    synthetic: Synthetic = Synthetic()
+    notebooks: list[NotebookSpec] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rubric:
+        problems = []
+        question_ids = [q.id for q in self.questions]
+        for dup in sorted({i for i in question_ids if question_ids.count(i) > 1}):
+            problems.append(f"question id {dup!r} is used twice")
+        item_ids = [item.id for q in self.questions for item in q.items]
+        for dup in sorted({i for i in item_ids if item_ids.count(i) > 1}):
+            problems.append(f"item id {dup!r} is used twice")
+        total = sum(q.points for q in self.questions)
+        if not math.isclose(total, self.total_points, abs_tol=1e-9):
+            problems.append(f"questions add up to {total:g} but total_points is {self.total_points:g}")
+        placed = [qid for nb in self.notebooks for qid in nb.questions]
+        for qid in placed:
+            if qid not in question_ids:
+                problems.append(f"notebook lists question {qid!r}, which the rubric does not have")
+        for q in self.questions:
+            if q.status == "ready" and placed.count(q.id) != 1:
+                problems.append(f"question {q.id!r} must be graded from exactly one notebook")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def items(self) -> Iterator[tuple[Question, Item]]:
+        for question in self.questions:
+            for item in question.items:
+                yield question, item
+
+    @staticmethod
+    def marked_by_hand(question: Question, item: Item) -> bool:
+        """A person gives its points: a manual item, or any item of a planned question."""
+        return item.kind == "manual" or question.status == "planned"
+
+    def item(self, item_id: str) -> tuple[Question, Item]:
+        for question, item in self.items():
+            if item.id == item_id:
+                return question, item
+        raise KeyError(item_id)
+
+    def notebook_for(self, question_id: str) -> str | None:
+        for spec in self.notebooks:
+            if question_id in spec.questions:
+                return spec.file
+        return None
+
+    def datasets(self, notebooks: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """The datasets the given notebooks read (all notebooks when none are given)."""
+        names: list[str] = []
+        for spec in self.notebooks:
+            if not notebooks or spec.file in notebooks:
+                names += [name for name in spec.datasets if name not in names]
+        return names
+
+    def given(self, item_id: str) -> dict[str, Any]:
+        question, item = self.item(item_id)
+        return {**question.given, **item.given}
+
+
+def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic location into 'question '3' › item '3.1a' › field 'points''."""
+    parts: list[str] = []
+    node = raw
+    pending_list: str | None = None
+    for key in loc:
+        if isinstance(key, int) and pending_list is not None:
+            node = node[key] if isinstance(node, list) and key < len(node) else {}
+            label = {"questions": "question", "items": "item", "notebooks": "notebook", "bands": "band"}
+            name = label.get(pending_list, pending_list)
+            ident = node.get("id", node.get("file")) if isinstance(node, dict) else None
+            parts.append(f"{name} {ident!r}" if ident is not None else f"{name} #{key + 1}")
+            pending_list = None
+            continue
+        if pending_list is not None:
+            parts.append(f"field {pending_list!r}")
+        node = node.get(key) if isinstance(node, dict) else None
+        pending_list = str(key)
+    if pending_list is not None:
+        parts.append(f"field {pending_list!r}")
+    return " › ".join(parts) or "top level"
+
+
+def parse_rubric(raw: Any, path: str) -> Rubric:
+    """Validate already-loaded YAML data; ``path`` names the source in messages."""
+    if not isinstance(raw, dict):
+        raise RubricError(path, ["the file must hold a mapping (assignment, questions, ...)"])
+    try:
+        return Rubric.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            message = detail["msg"].removeprefix("Value error, ")
+            if detail["type"] == "string_type" and isinstance(detail.get("input"), (int, float)):
+                message += f' (quote it: "{detail["input"]}"; YAML reads it as a number)'
+            problems.append(f"{_describe(raw, tuple(detail['loc']))}: {message}")
+        raise RubricError(path, problems) from None
+
+
+def load_rubric(path: Path) -> Rubric:
+    """Read and validate ``path``; every problem names the file, item and field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RubricError(str(path), [f"cannot read: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RubricError(str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
+    return parse_rubric(raw, str(path))

@@ -1,0 +1,1 @@
+"""The grading pipeline, stage by stage: intake, preflight, execute, check, score, report; and the grade record."""

@@ -1,0 +1,177 @@
+"""The narrow channel from a check to a student's live kernel.
+
+A check can call a student function with inputs, read a variable, describe a name, or
+run a grader-supplied probe in the student's namespace. Requests and replies are JSON
+(see ``wire``); nothing else crosses. Every failure of the student's side becomes a
+``StudentCodeError`` with a message a student can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_core.utils import run_sync
+
+from ..errors import (
+    BadReply,
+    GraderError,
+    KernelDied,
+    NotCallable,
+    NotDefined,
+    ProbeTimeout,
+    StudentRaised,
+)
+from . import wire
+from .execute import LiveNotebook
+
+_INTERRUPT_GRACE_S = 10.0
+_PRINTED_LIMIT = 4000
+_ALIVE_POLL_S = 0.25
+
+
+class KernelChannel:
+    """Talks to one live notebook. Methods are synchronous; ``a``-prefixed ones are async."""
+
+    def __init__(self, live: LiveNotebook, *, timeout: float) -> None:
+        self.live = live
+        self.timeout = timeout
+        self._installed = False
+        self._dead = ""
+        #: Text the student's code printed while answering the last request.
+        self.printed = ""
+
+    @property
+    def notebook(self) -> str:
+        return self.live.name
+
+    async def _execute(self, code: str, timeout: float, label: str) -> tuple[dict[str, Any], list[Any]]:
+        if self._dead:
+            raise KernelDied(self._dead)
+        if not await self.live.alive():
+            self._dead = f"the kernel of {self.notebook} is not running ({self.live.run.problem or 'it stopped'})"
+            raise KernelDied(self._dead)
+        replies: list[Any] = []
+        printed: list[str] = []
+
+        def hook(msg: dict[str, Any]) -> None:
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "display_data" and wire.REPLY_MIME in content.get("data", {}):
+                replies.append(content["data"][wire.REPLY_MIME])
+            elif kind == "stream" and sum(map(len, printed)) < _PRINTED_LIMIT:
+                printed.append(content.get("text", ""))
+
+        kc = self.live.kernel_client
+        request = asyncio.ensure_future(
+            kc.execute_interactive(
+                code,
+                store_history=False,
+                allow_stdin=False,
+                stop_on_error=False,
+                timeout=timeout,
+                output_hook=hook,
+            )
+        )
+        watcher = asyncio.ensure_future(self._until_dead())
+        await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not request.done():
+            request.cancel()
+            self._dead = f"the kernel died while running `{label}`"
+            raise KernelDied(self._dead)
+        watcher.cancel()
+        try:
+            reply = request.result()
+        except TimeoutError:
+            await self._recover(label, timeout)
+            raise ProbeTimeout(f"`{label}` did not finish within {timeout:g} s") from None
+        self.printed = "".join(printed)[:_PRINTED_LIMIT]
+        return reply["content"], replies
+
+    async def _until_dead(self) -> None:
+        while await self.live.manager.is_alive():
+            await asyncio.sleep(_ALIVE_POLL_S)
+
+    async def _recover(self, label: str, timeout: float) -> None:
+        """Interrupt a request that ran too long; give the kernel up if it will not stop."""
+        manager = self.live.manager
+        if not await manager.is_alive():
+            self._dead = f"the kernel died while running `{label}`"
+            raise KernelDied(self._dead)
+        await manager.interrupt_kernel()
+        kc = self.live.kernel_client
+        deadline = asyncio.get_running_loop().time() + _INTERRUPT_GRACE_S
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                msg = await kc.iopub_channel.get_msg(timeout=0.5)
+            except Exception:  # queue.Empty
+                continue
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                return
+        self._dead = f"the kernel stopped responding after `{label}` ran past {timeout:g} s"
+        await self.live.ashutdown()
+
+    async def _ensure_installed(self) -> None:
+        if self._installed:
+            return
+        content, _ = await self._execute(wire.install_source(), 60, "grader set-up")
+        if content.get("status") != "ok":
+            ename, evalue = content.get("ename", "?"), content.get("evalue", "")
+            raise BadReply(f"the grader could not talk to the kernel of {self.notebook} ({ename}: {evalue})")
+        self._installed = True
+
+    async def _arequest(self, request: dict[str, Any], label: str, timeout: float | None) -> Any:
+        await self._ensure_installed()
+        limit = timeout if timeout is not None else self.timeout
+        content, replies = await self._execute(wire.request_source(request), limit, label)
+        if not replies:
+            ename, evalue = content.get("ename", "no reply"), content.get("evalue", "")
+            raise BadReply(f"`{label}` gave no answer ({ename}: {evalue})".replace(": )", ")"))
+        try:
+            payload = wire.decode(replies[-1])
+        except wire.WireError as error:
+            raise BadReply(f"`{label}` answered with a malformed value: {error}") from None
+        if not isinstance(payload, dict) or not ({"ok", "error"} & payload.keys()):
+            raise BadReply(f"`{label}` answered with a malformed reply")
+        if "error" in payload:
+            self._raise(payload["error"], label)
+        return payload["ok"]
+
+    def _raise(self, info: dict[str, Any], label: str) -> None:
+        kind = info.get("kind")
+        name = str(info.get("name", label))
+        if kind == "undefined":
+            raise NotDefined(name, self.notebook, self.live.run.hint_for(name))
+        if kind == "not_callable":
+            raise NotCallable(name, str(info.get("type", "value")))
+        if kind == "raised":
+            raise StudentRaised(
+                name, str(info.get("ename")), str(info.get("evalue", "")), list(info.get("traceback", []))
+            )
+        if kind == "unencodable":
+            raise BadReply(f"`{label}` returned a value that cannot be sent to the grader: {info.get('message')}")
+        raise GraderError(f"the kernel-side handler failed on `{label}`: {info}")
+
+    async def acall(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        request = {"op": "call", "name": name, "args": list(args), "kwargs": kwargs}
+        return await self._arequest(request, name, timeout)
+
+    async def aget(self, name: str, *, timeout: float | None = None) -> Any:
+        return await self._arequest({"op": "get", "name": name}, name, timeout)
+
+    async def adescribe(self, name: str) -> dict[str, Any]:
+        return await self._arequest({"op": "describe", "name": name}, name, None)
+
+    async def aprobe(
+        self, source: str, *args: Any, entry: str = "probe", timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        request = {"op": "probe", "source": source, "entry": entry, "args": list(args), "kwargs": kwargs}
+        return await self._arequest(request, entry, timeout)
+
+    #: Call the student's function ``name`` with JSON/array arguments; returns its decoded result.
+    call = run_sync(acall)
+    #: Read the student's variable ``name`` (dotted attributes allowed).
+    get = run_sync(aget)
+    #: ``{"defined": bool, "type": str, "callable": bool}`` for ``name``.
+    describe = run_sync(adescribe)
+    #: Run a grader-written function (``entry`` in ``source``) in the student's namespace.
+    probe = run_sync(aprobe)

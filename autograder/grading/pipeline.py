@@ -1,0 +1,303 @@
+"""The grading pipeline. The stage order lives here and nowhere else:
+
+    intake -> preflight -> execute -> check -> score -> report
+
+``grade_submission`` grades one submission; ``batch.grade_batch`` grades many, as
+independent jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
+
+from ..course.assignment import Assignment
+from ..course.rubric import Limits, Rubric
+from ..data.context import DataContext, cache_root, open_data
+from ..errors import AssignmentError, GraderError, KernelStartError
+from ..sandboxes.sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
+from ..sandboxes.scratch import make_temp
+from .channel import KernelChannel
+from .check import run_checks
+from .execute import LiveNotebook, execute_notebook
+from .intake import Submission, digest
+from .outcomes import CheckSession
+from .preflight import preflight
+from .report import write_submission
+from .score import Grade, score
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How to grade; ``None`` limits mean the rubric's own."""
+
+    cell_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+    probe_timeout_s: float | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    public_only: bool = False
+    notebooks: tuple[str, ...] = ()  # grade only these of the rubric's notebooks; empty: all
+    data_dir: Path | None = None  # the course's data folder, for assignments that read datasets
+    synthetic: bool = False  # without data_dir: grade on synthetic stand-ins
+    synthetic_scale: str | None = None  # None: the rubric's
+    full_size: bool = False  # on synthetic data too, keep the notebooks' own epochs and sizes
+    memory_mb: int | None = None
+    scratch_mb: int | None = None
+    kernel_start_timeout_s: float | None = None
+    gpus: str | None = None  # auto | all | none | indices
+    hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
+
+    def open_data(self, rubric: Rubric) -> DataContext | None:
+        """The datasets the graded notebooks read; None when they read none."""
+        return open_data(rubric.datasets(self.notebooks), data_dir=self.data_dir, synthetic=self.synthetic,
+                         scale=self.synthetic_scale or rubric.synthetic.scale)
+
+    def notebook_parameters(self, rubric: Rubric, data: DataContext | None) -> dict[str, Any]:
+        """The rubric's values, the synthetic sizes when on synthetic data, then this run's."""
+        small = data is not None and data.synthetic and not self.full_size
+        return {**rubric.parameters, **(rubric.synthetic.parameters if small else {}), **self.parameters}
+
+    def limits(self, rubric_limits: Limits) -> Limits:
+        changes = {
+            "cell_timeout_s": self.cell_timeout_s,
+            "total_timeout_s": self.total_timeout_s,
+            "probe_timeout_s": self.probe_timeout_s,
+            "memory_mb": self.memory_mb,
+            "scratch_mb": self.scratch_mb,
+            "kernel_start_timeout_s": self.kernel_start_timeout_s,
+            "gpus": self.gpus,
+        }
+        return rubric_limits.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def resources(limits: Limits) -> Resources:
+    """What one kernel may use, from the run's limits."""
+    budget = limits.total_timeout_s + limits.probe_timeout_s * 10  # running, then being probed
+    return Resources(
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        processes=limits.processes,
+        scratch_mb=limits.scratch_mb,
+        gpus=limits.gpus,
+        cpu_seconds=round(budget * (limits.cpus or os.cpu_count() or 1)),
+    )
+
+
+def _hidden(assignment: Assignment, data: DataContext | None, options: GradeOptions) -> list[Path]:
+    """Grader folders no kernel may read: checks, references, datasets with their labels, results."""
+    folders = [assignment.folder, assignment.reference_dir, cache_root(), *options.hidden]
+    if data is not None:
+        folders.append(data.source)
+    return [folder.resolve() for folder in folders]
+
+
+@dataclass
+class Started:
+    """A submission whose notebooks have run, with their kernels still alive."""
+
+    session: CheckSession
+    sandbox: Sandbox
+    lives: dict[str, LiveNotebook] = field(default_factory=dict)
+    scratch: list[Path] = field(default_factory=list)
+    enforced: dict[str, Any] = field(default_factory=dict)
+
+    def executed(self) -> dict[str, NotebookNode]:
+        return {name: live.nb for name, live in self.lives.items()}
+
+    def close(self) -> None:
+        for live in self.lives.values():
+            try:
+                live.shutdown()
+            except Exception:  # a kernel that is already gone needs no shutting down
+                pass
+        try:
+            self.sandbox.release()
+        finally:
+            for folder in self.scratch:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.scratch.clear()
+
+
+def _stage_workdir(
+    assignment: Assignment, submission: Submission, sources: dict[str, Path], datasets: DataContext | None
+) -> tuple[Path, dict[str, Path]]:
+    """Copy the submission into a fresh folder; stage the public data beside each notebook
+    and link the datasets' view into it."""
+    workdir = make_temp(f"submission-{submission.id[:40]}-")
+    root = submission.root
+    assert root is not None
+    copy = workdir / "submission"
+    if root.is_file():
+        copy.mkdir()
+        shutil.copy2(root, copy / root.name)
+        cwd_of = {name: copy for name in sources}
+    else:
+        shutil.copytree(root, copy, symlinks=True, ignore_dangling_symlinks=True)
+        cwd_of = {name: copy / path.parent.relative_to(root) for name, path in sources.items()}
+    public = assignment.public_data_dir
+    spec = assignment.rubric.data
+    if public is not None and spec is not None:
+        if not public.is_dir():
+            raise AssignmentError(f"{assignment.id}: public data folder {public} does not exist")
+        for cwd in set(cwd_of.values()):
+            shutil.copytree(public, cwd / spec.stage_as, dirs_exist_ok=True)
+    if datasets is not None:
+        stage_as = spec.stage_as if spec else "data"
+        for cwd in set(cwd_of.values()):
+            (cwd / stage_as).mkdir(exist_ok=True)
+            for entry in datasets.entries():
+                link = cwd / stage_as / entry.name
+                if link.exists() or link.is_symlink():
+                    shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
+                link.symlink_to(entry)
+    return workdir, cwd_of
+
+
+def start(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions,
+    sandbox: Sandbox | None = None,
+    data: DataContext | None = None,
+) -> Started:
+    """Stages intake → preflight → execute: every expected notebook run, kernels kept alive.
+
+    ``data`` is the run's datasets (see ``GradeOptions.open_data``); required when the
+    rubric lists datasets.
+    """
+    sandbox = sandbox or LocalSandbox()
+    rubric = assignment.rubric
+    if rubric.datasets(options.notebooks) and data is None:
+        raise GraderError(f"{assignment.id} reads datasets but none were opened for this run")
+    limits = options.limits(rubric.limits)
+    checked = preflight(rubric, submission, only=options.notebooks)
+    parameters = options.notebook_parameters(rubric, data)
+    session = CheckSession(
+        assignment,
+        submission=submission.id,
+        unavailable=dict(checked.unavailable),
+        public_only=options.public_only,
+        only_notebooks=set(options.notebooks),
+        findings=list(checked.findings),
+        data=data,
+        parameters=parameters,
+    )
+    started = Started(session, sandbox)
+    if not checked.notebooks:
+        return started
+    try:
+        workdir, cwd_of = _stage_workdir(assignment, submission, checked.sources, data)
+        started.scratch.append(workdir)
+        readonly = [data.view] if data is not None else []
+        sandbox.prepare(workdir, readonly)
+        hidden = _hidden(assignment, data, options)
+        for name, nb in checked.notebooks.items():
+            place = Place(workdir=workdir, cwd=cwd_of[name], private=private_dir(), readonly=readonly,
+                          hidden=hidden, resources=resources(limits))
+            started.scratch.append(place.private)
+            live = execute_notebook(
+                nb,
+                name=name,
+                manager=sandbox.kernel_manager(place),
+                cwd=place.cwd,
+                env=sandbox.kernel_env(place),
+                cell_timeout=limits.cell_timeout_s,
+                total_timeout=limits.total_timeout_s,
+                max_output_bytes=limits.max_output_bytes,
+                parameters=parameters,
+                start_timeout=limits.kernel_start_timeout_s,
+            )
+            if live.run.start_failed:
+                _blame_start(name, live, place.log_tail())
+            why = sandbox.explain(place) if live.run.problem else ""
+            if why:
+                live.run.problem += f" ({why})"
+            started.lives[name] = live
+            started.enforced[name] = sandbox.enforced(place)
+            session.runs.append(live.run)
+            session.channels[name] = KernelChannel(live, timeout=limits.probe_timeout_s)
+    except BaseException:
+        started.close()
+        raise
+    return started
+
+
+def _blame_start(name: str, live: LiveNotebook, said: str) -> None:
+    """A kernel that never became ready: the student's problem when their files stopped it
+    (the notebook is graded with that reason), the grader's when the machine was too slow
+    or the sandbox failed (``KernelStartError``: the submission is tried again)."""
+    run = live.run
+    if said:
+        run.problem += f"; the kernel process said: {said}"
+    if not run.grader_fault and any(line.startswith(SANDBOX_FAILURES) for line in said.splitlines()):
+        run.grader_fault = "the sandbox could not start the kernel"
+    if run.grader_fault:
+        raise KernelStartError(f"{name}: {run.grader_fault} ({run.problem})")
+
+
+#: How the sandbox's own start-up failures begin, in the kernel's log.
+SANDBOX_FAILURES = ("bwrap:", "[autograder] sandbox:")
+
+
+def grade_submission(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions = GradeOptions(),
+    sandbox: Sandbox | None = None,
+    out: Path | None = None,
+    data: DataContext | None = None,
+) -> Grade:
+    """Grade one submission; with ``out``, write its result folder there.
+
+    ``data``: datasets opened for a whole batch; opened (and closed) here if not given.
+    """
+    own_data = data is None and bool(assignment.rubric.datasets(options.notebooks))
+    if own_data:
+        data = options.open_data(assignment.rubric)
+    try:
+        return _grade(assignment, submission, options=options, sandbox=sandbox, out=out, data=data)
+    finally:
+        if own_data and data is not None:
+            data.close()
+
+
+def _grade(
+    assignment: Assignment,
+    submission: Submission,
+    *,
+    options: GradeOptions,
+    sandbox: Sandbox | None,
+    out: Path | None,
+    data: DataContext | None,
+) -> Grade:
+    started = start(assignment, submission, options=options, sandbox=sandbox, data=data)
+    try:
+        session = started.session
+        if submission.problem:
+            grade, log = score(session, problem=submission.problem), ""
+        else:
+            log = run_checks(session)
+            grade = score(session)
+        if out is not None:
+            write_submission(
+                out,
+                grade,
+                source=str(submission.source),
+                digest=digest(submission.source),
+                executed=started.executed(),
+                log=log,
+                sandbox=started.enforced,
+                student=submission.student,
+                data=data.described() if data is not None else "",
+            )
+        return grade
+    finally:
+        started.close()

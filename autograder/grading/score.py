@@ -1,0 +1,160 @@
+"""Turn check outcomes and measurements into points, per the rubric.
+
+An automatic item earns its points when every check marked for it passes; a metric item
+earns the fraction of the best band its measured value reaches. Manual items and items
+of planned questions are listed with their points and "awaiting a marker". A check that
+broke on the grader's side scores 0 with status ``error`` so a person looks at it.
+"""
+
+from __future__ import annotations
+
+from ..course.rubric import Item, Metric, Question
+from .execute import NotebookRun
+from .outcomes import CheckSession, Measurement, TestOutcome
+from .record import CellProblem, Grade, ItemGrade, NotebookSummary, Status
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _against(reference: float | None) -> str:
+    return f" (reference {_fmt(reference)})" if reference is not None else ""
+
+
+def describe_metric(metric: Metric, value: float, reference: float | None) -> tuple[float, str]:
+    """Fraction earned and a sentence saying why, e.g. 'accuracy 0.83: half marks (needs >= 0.89 for full)'."""
+    fraction, band = metric.fraction_for(value, reference)
+    sign = "≥" if metric.direction == "higher" else "≤"
+    full = metric.effective_threshold(metric.bands[0], reference)
+    lowest = metric.effective_threshold(metric.bands[-1], reference)
+    unit = f" {metric.unit}" if metric.unit else ""
+    head = f"{metric.name} {_fmt(value)}{unit}{_against(reference)}"
+    if band is None:
+        return 0.0, f"{head}: needs {sign} {_fmt(lowest)} for any credit"
+    if fraction == 1.0:
+        return 1.0, f"{head}: {sign} {_fmt(full)}, full marks"
+    reached = metric.effective_threshold(band, reference)
+    return fraction, f"{head}: {sign} {_fmt(reached)} earns {fraction:.0%}; full marks need {sign} {_fmt(full)}"
+
+
+def _measured(measured: list[Measurement]) -> str:
+    """What a check measured for an item scored without a metric, e.g. 'accuracy, a = 0.05 0.991'."""
+    return "; ".join(f"{m.name} {_fmt(m.value)}{_against(m.reference)}" + (f" ({m.note})" if m.note else "")
+                     for m in measured)
+
+
+def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurement]) -> ItemGrade:
+    grade = _blank(item, "", Status.FAILED)
+    grade.checks = [{"check": o.nodeid, "status": o.status, "reason": o.reason} for o in outcomes]
+    grade.measurements = [vars(m).copy() for m in measured]
+    grade.points = 0.0
+    errors = [o for o in outcomes if o.status == Status.ERROR]
+    failures = [o for o in outcomes if o.status == Status.FAILED]
+    if not outcomes:
+        grade.status, grade.reason = Status.ERROR, "no check ran for this item"
+    elif errors:
+        grade.status, grade.reason, grade.detail = Status.ERROR, errors[0].reason, errors[0].detail
+    elif failures:
+        grade.reason = "; ".join(dict.fromkeys(o.reason for o in failures))
+        grade.detail = next((o.detail for o in failures if o.detail), [])
+    elif item.metric is None:
+        grade.status, grade.points, grade.reason = Status.PASSED, item.points, _measured(measured)
+    else:
+        values = [m for m in measured if m.name == item.metric.name]
+        if not values:
+            grade.status, grade.reason = Status.ERROR, f"the check recorded no {item.metric.name}"
+            return grade
+        fraction, grade.reason = describe_metric(item.metric, values[-1].value, values[-1].reference)
+        if values[-1].note:
+            grade.reason += f" ({values[-1].note})"
+        grade.points = round(item.points * fraction, 6)
+        grade.status = Status.PASSED if fraction == 1.0 else Status.PARTIAL if fraction > 0 else Status.FAILED
+    return grade
+
+
+def _blank(item: Item, question_id: str, status: str, reason: str = "") -> ItemGrade:
+    return ItemGrade(
+        id=item.id,
+        question=question_id,
+        title=item.title,
+        kind=item.kind,
+        visibility=item.visibility,
+        max_points=item.points,
+        points=None,
+        status=status,
+        reason=reason,
+    )
+
+
+def _score_item(
+    question: Question,
+    item: Item,
+    outcomes: list[TestOutcome],
+    measured: list[Measurement],
+    selected: set[str],
+    problem: str,
+    session: CheckSession,
+) -> ItemGrade:
+    if question.status == "planned":
+        return _blank(item, question.id, Status.PLANNED, "no automatic check yet: awaiting a marker")
+    if item.kind == "manual":
+        return _blank(item, question.id, Status.MANUAL, "awaiting a marker")
+    if item.id not in selected:
+        if problem:
+            blank = _blank(item, question.id, Status.FAILED, problem)
+            blank.points = 0.0
+            return blank
+        notebook = session.notebook_of(item.id)
+        if session.only_notebooks and notebook not in session.only_notebooks:
+            return _blank(item, question.id, Status.NOT_CHECKED, f"not part of this check ({notebook} was not given)")
+        return _blank(item, question.id, Status.NOT_CHECKED, "checked by markers only")
+    grade = _score_auto(item, outcomes, measured)
+    grade.question = question.id
+    return grade
+
+
+def score(session: CheckSession, *, problem: str = "") -> Grade:
+    """The grade of one submission. ``problem`` zeroes every automatic item with that reason."""
+    rubric = session.assignment.rubric
+    by_item: dict[str, list[TestOutcome]] = {}
+    for outcome in session.outcomes:
+        by_item.setdefault(outcome.item_id, []).append(outcome)
+    items = [
+        _score_item(
+            q, i, by_item.get(i.id, []), session.measurements.get(i.id, []), session.selected_items, problem, session
+        )
+        for q, i in rubric.items()
+    ]
+    return Grade(
+        assignment=rubric.assignment,
+        submission=session.submission,
+        items=items,
+        notebooks=[notebook_summary(run) for run in session.runs],
+        findings=list(session.findings),
+        public_only=session.public_only,
+        problem=problem,
+    )
+
+
+def notebook_summary(run: NotebookRun) -> NotebookSummary:
+    cells = [
+        CellProblem(
+            cell=cell.number,
+            status=cell.status,
+            seconds=round(cell.seconds, 3),
+            error=f"{cell.ename}: {cell.evalue}".strip(": ") if cell.ename else "",
+            note=cell.note,
+            traceback_tail=cell.traceback,
+        )
+        for cell in run.cells
+        if cell.status != "ok"
+    ]
+    return NotebookSummary(
+        notebook=run.name,
+        seconds=round(run.seconds, 3),
+        code_cells=len(run.cells),
+        problem=run.problem,
+        truncated_output_cells=run.truncated_cells,
+        cells_not_ok=cells,
+    )

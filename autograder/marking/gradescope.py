@@ -1,0 +1,203 @@
+"""Gradescope: the autograder zip, and grading inside Gradescope's container.
+
+The zip holds ``setup.sh`` and ``run_autograder`` at its root, the grader's source, the
+whole rubric folder (hidden checks included: the zip stays on Gradescope's side) and,
+when given, the course's data. Gradescope unpacks it into ``/autograder/source``, runs
+``setup.sh`` once when it builds the image, and ``run_autograder`` (as root) for each
+submission: the submission's notebooks run as an unprivileged user behind the local
+sandbox, with the source, the results folder and the data's labels hidden from them, and
+``/autograder/results/results.json`` is written in Gradescope's format.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dateutil import parser as dateparser
+
+from ..atomic import atomic_write
+from ..course.assignment import Assignment
+from ..course.bundle import (
+    ASSIGNMENT_DIR,
+    GRADER_DIR,
+    copy_assignment,
+    copy_grader,
+    zip_folder,
+)
+from ..course.rubric import Rubric
+from ..data.context import synthetic_source
+from ..errors import UsageError
+from ..grading.intake import open_submission
+from ..grading.pipeline import GradeOptions, grade_submission
+from ..grading.record import Grade, ItemGrade, Late, Status
+from ..sandboxes.sandbox import LocalSandbox
+
+VENV = "/opt/autograder-venv"
+DATA_DIR = "data"
+
+SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder's image.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q python3 python3-venv python3-pip
+python3 -m venv {venv}
+{venv}/bin/pip install -q /autograder/source/{grader}
+# students' code runs as another user: it must be able to run this Python
+chmod -R o+rX {venv}
+real="$(readlink -f {venv}/bin/python)"
+dir="$(dirname "$real")"
+while [ "$dir" != / ]; do chmod o+x "$dir"; dir="$(dirname "$dir")"; done
+# synthetic stand-ins are made now, so that nothing is fetched or generated per submission
+AUTOGRADER_CACHE=/autograder/cache {venv}/bin/autograder gradescope-run /autograder/source/{assignment} \\
+    --root /autograder {data} --prepare
+# Gradescope's container refuses the namespaces of a root of its own, so permissions hide the
+# grader's side from students' code (another user): the source (hidden checks, expected
+# values, the course's data with its labels) and the cache; run_autograder closes the results.
+mkdir -p /autograder/cache && chmod -R go-rwx /autograder/source /autograder/cache
+"""
+
+RUN = """#!/usr/bin/env bash
+# Gradescope runs this, as root, for each submission.
+ROOT="${{AUTOGRADER_GS_ROOT:-/autograder}}"
+PYTHON="${{AUTOGRADER_GS_PYTHON:-{venv}/bin/python}}"
+export AUTOGRADER_CACHE="${{AUTOGRADER_CACHE:-$ROOT/cache}}"
+exec "$PYTHON" -m autograder gradescope-run "$ROOT/source/{assignment}" --root "$ROOT" {data}
+"""
+
+
+def build_autograder(assignment: Assignment, path: Path, *, data_dir: Path | None = None) -> Path:
+    """The autograder zip to upload to Gradescope. Without ``data_dir``, assignments that
+    read datasets are graded on synthetic stand-ins (for trying Gradescope out)."""
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data {data_dir}: no such folder")
+    data_flag = f'--data "$ROOT/source/{DATA_DIR}"' if data_dir is not None else "--synthetic"
+    setup_flag = f"--data /autograder/source/{DATA_DIR}" if data_dir is not None else "--synthetic"
+    with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as scratch:
+        root = Path(scratch)
+        copy_grader(root / GRADER_DIR)
+        copy_assignment(assignment, root / ASSIGNMENT_DIR, public=False)
+        if data_dir is not None:
+            shutil.copytree(data_dir, root / DATA_DIR, symlinks=False)
+        (root / "setup.sh").write_text(SETUP.format(venv=VENV, grader=GRADER_DIR, assignment=ASSIGNMENT_DIR,
+                                                    data=setup_flag), encoding="utf-8")
+        (root / "run_autograder").write_text(RUN.format(venv=VENV, assignment=ASSIGNMENT_DIR, data=data_flag),
+                                             encoding="utf-8")
+        return zip_folder(root, path, executable=("setup.sh", "run_autograder"))
+
+
+# -- inside Gradescope
+
+
+def _moment(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return dateparser.isoparse(str(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+def deadline(metadata: dict[str, Any], rubric: Rubric) -> tuple[datetime | None, datetime | None]:
+    """(submitted, due) from Gradescope's submission metadata; a user's own due date (an
+    extension) wins over the assignment's, which wins over the rubric's."""
+    submitted = _moment(metadata.get("created_at"))
+    dues = [_moment((user.get("assignment") or {}).get("due_date")) for user in metadata.get("users") or []]
+    due = max((d for d in dues if d is not None), default=None)
+    due = due or _moment((metadata.get("assignment") or {}).get("due_date")) or rubric.policy.due
+    return submitted, due
+
+
+def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
+    lines = [item.reason or str(item.status)]
+    if item.detail:
+        lines += ["", "```", *item.detail[-20:], "```"]
+    _, rubric_item = rubric.item(item.id)
+    metric = rubric_item.metric
+    if metric is not None:
+        measured = item.measured(metric.name)
+        lines += ["", metric.needs(measured.get("reference") if measured else None).capitalize() + "."]
+    return {
+        "name": f"{item.id} {item.title}",
+        "number": item.id,
+        "score": item.points or 0.0,
+        "max_score": item.max_points,
+        "status": "passed" if item.status is Status.PASSED else "failed",
+        "output": "\n".join(lines),
+        "output_format": "md",
+        "visibility": "visible" if item.visibility == "public" else "after_published",
+        "tags": [f"question {item.question}"],
+    }
+
+
+def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict[str, Any]:
+    """Gradescope's results.json for a grade: one test per automatic item."""
+    auto = grade.automatic
+    summary = [f"Automatic points: {grade.auto_points:g} / {grade.auto_max:g}."]
+    if grade.problem:
+        summary.append(f"**This submission could not be graded:** {grade.problem}")
+    if late.note:
+        summary.append(f"**Late:** {late.note}.")
+    for finding in grade.findings:
+        summary.append(f"- {finding.level}: `{finding.file}`: {finding.message}")
+    for notebook in grade.notebooks:
+        if notebook.problem:
+            summary.append(f"- `{notebook.notebook}`: {notebook.problem}")
+    awaiting = grade.awaiting
+    if awaiting:
+        summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g})" for i in awaiting) + ".")
+    leaderboard = []
+    for item in auto:
+        metric = rubric.item(item.id)[1].metric
+        measured = item.measured(metric.name) if metric is not None else None
+        if metric is not None and measured is not None:
+            leaderboard.append({"name": f"{item.id} {metric.name}", "value": round(measured["value"], 6),
+                                "order": "desc" if metric.direction == "higher" else "asc"})
+    return {
+        "score": grade.final(late),
+        "execution_time": round(seconds, 1),
+        "output": "\n\n".join(summary),
+        "output_format": "md",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [_test(item, rubric) for item in auto],
+        "leaderboard": leaderboard,
+    }
+
+
+def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic: bool) -> dict[str, Any]:
+    """Grade ``root/submission`` and write ``root/results/results.json``."""
+    began = time.monotonic()
+    rubric = assignment.rubric
+    out = root / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        metadata = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metadata = {}
+    options = GradeOptions(data_dir=data_dir, synthetic=synthetic,
+                           hidden=(root / "source", out, root / "cache"))
+    submission = open_submission(root / "submission", ident="submission")
+    try:
+        grade = grade_submission(assignment, submission, options=options, sandbox=LocalSandbox(),
+                                 out=out / "grade")
+    finally:
+        submission.close()
+    submitted, due = deadline(metadata, rubric)
+    late = grade.late(rubric.policy, submitted=submitted, due=due, automatic_only=True)
+    document = results(grade, rubric, late=late, seconds=time.monotonic() - began)
+    atomic_write(out / "results.json", json.dumps(document, indent=2))
+    return document
+
+
+def prepare(assignment: Assignment, *, synthetic: bool) -> None:
+    """At image build time: make the synthetic stand-ins, so no submission waits for them."""
+    names = assignment.rubric.datasets()
+    if synthetic and names:
+        synthetic_source(names, scale=assignment.rubric.synthetic.scale)

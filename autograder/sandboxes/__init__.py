@@ -1,0 +1,1 @@
+"""Where student code runs: the sandbox protocol, the local (bubblewrap) and Docker backends, resource limits."""
