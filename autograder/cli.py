@@ -18,7 +18,6 @@ from .course.bundle import student_bundle
 from .data import DATASETS, SCALES, missing, synth
 from .errors import AutograderError, SubmissionError, UsageError
 from .grading.check import collect_problems
-from .grading.intake import open_submission
 from .grading.pipeline import GradeOptions, grade_submission
 from .grading.preflight import notebooks_given
 from .grading.record import Status
@@ -252,13 +251,9 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
         console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")
     if limits["cell_timeout"] is None:
         limits["cell_timeout"] = target.rubric.limits.check_cell_timeout_s
-    submission = open_submission(path)
-    try:
-        with console.status("running the notebooks and the public checks..."):
-            options = _options(**limits, public_only=True, notebooks=notebooks)
-            result = grade_submission(target, submission, options=options, sandbox=sandbox)
-    finally:
-        submission.close()
+    with console.status("running the notebooks and the public checks..."):
+        options = _options(**limits, public_only=True, notebooks=notebooks)
+        result = grade_submission(target, path, options=options, sandbox=sandbox)
     render_check(result, console=console, cell_timeout=limits["cell_timeout"])
     missing = [i for i in result.automatic if i.status is not Status.PASSED]
     if missing or result.problem:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shutil
 import stat
+import tempfile
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -95,7 +98,7 @@ def test_a_students_zip_inside_the_download_is_unpacked_beside_it(tmp_path: Path
     inner = student_zip(**{"A1/trivial.ipynb": GOOD, "A1/trivial.html": b"<html/>", "report.pdf": b"%PDF-1.4"})
     download = write_download(tmp_path / "d.zip", [Upload("Jane Doe", "101", {"12345_A1_solution.zip": inner})])
     with Intake([download], ["trivial.ipynb"]) as intake:
-        submission = open_submission(intake.candidates[0].path, student=intake.candidates[0].student)
+        submission = open_submission(intake.candidates[0])
         try:
             assert [p.name for p in submission.notebooks()] == ["trivial.ipynb"]
             assert submission.uploaded == ["12345_A1_solution.zip"]
@@ -103,6 +106,38 @@ def test_a_students_zip_inside_the_download_is_unpacked_beside_it(tmp_path: Path
             assert {"12345_A1_solution.zip", "trivial.ipynb", "trivial.html", "report.pdf"} <= names
         finally:
             submission.close()
+
+
+def test_a_batch_fingerprints_each_students_files_once_and_leaves_no_copies(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    from autograder.course.assignment import load_assignment
+    from autograder.grading import intake
+    from autograder.grading.pipeline import GradeOptions
+    from autograder.marking.batch import grade_batch
+    from autograder.sandboxes.sandbox import LocalSandbox
+
+    uploads = [Upload("Jane Doe", "101", {"solution.zip": student_zip(**{"trivial.ipynb": GOOD})}),
+               Upload("John Roe", "102", {"trivial.ipynb": GOOD})]
+    download = write_download(tmp_path / "d.zip", uploads)
+    fingerprinted: list[Path] = []
+    real = intake.digest
+    monkeypatch.setattr(intake, "digest", lambda path: fingerprinted.append(path) or real(path))
+    scratch = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))  # short: kernels' sockets live under it
+    scratch.chmod(0o711)  # the sandbox user passes through, as through /tmp
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    entries = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", sandbox=LocalSandbox(),
+                          options=GradeOptions())
+    assert [(e.id, e.status) for e in entries] == [("Jane_Doe_101", "graded"), ("John_Roe_102", "graded")]
+    assert sorted(p.name for p in fingerprinted) == ["Jane_Doe_101", "John_Roe_102"]  # once each
+    stored = [json.loads((tmp_path / "out" / e.id / "grade.json").read_text())["digest"] for e in entries]
+    assert len(set(stored)) == 2 and all(re.fullmatch("[0-9a-f]{64}", d) for d in stored)
+    left = [p.name for p in scratch.iterdir() if p.name.startswith(("autograder-moodle-", "autograder-zip-",
+                                                                   "autograder-sub-"))]
+    assert left == []  # the intake's and each submission's copies are gone
+    again = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", sandbox=LocalSandbox(),
+                        options=GradeOptions())
+    shutil.rmtree(scratch, ignore_errors=True)
+    assert [e.status for e in again] == ["skipped", "skipped"]  # the same files: the same fingerprints
 
 
 def _hostile_download(path: Path) -> Path:
@@ -136,7 +171,7 @@ def test_hostile_and_broken_entries_are_noted_on_their_student_and_the_rest_goes
         assert found["Jane_Doe_101"].notes == []
         assert len(intake.notes) == 1 and "'../nobody.ipynb': its path leaves the submission folder" in intake.notes[0]
         assert not (tmp_path / "escape.ipynb").exists() and not (tmp_path / "nobody.ipynb").exists()
-        carl, dora = (open_submission(c.path) for c in intake.candidates[:2])
+        carl, dora = (open_submission(c) for c in intake.candidates[:2])
         try:
             assert carl.notebooks() == [] and "work.zip cannot be unpacked" in carl.notes[0]
             assert "a zip inside a zip inside the submission; not unpacked" in dora.notes[0]

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from ..course.assignment import Assignment
 from ..data import weights
-from ..grading.intake import open_submission
-from ..grading.pipeline import GradeOptions, grade_submission
+from ..grading.pipeline import GradeOptions, grade_submission, open_run
 from ..grading.record import Grade
 
 
@@ -43,12 +42,9 @@ def provenance(assignment: Assignment, options: GradeOptions, synthetic: bool, s
 
 def verify(assignment: Assignment, *, options: GradeOptions) -> Verification:
     """Grade the reference solutions with ``options``; the reference should earn every point."""
-    data = options.open_data(assignment.rubric)
     began = time.monotonic()
-    try:
-        grade = grade_submission(assignment, open_submission(assignment.reference_dir), options=options, data=data)
+    with open_run(assignment, assignment.reference_dir, options=options) as run:
+        grade = grade_submission(assignment, run.submission, options=options, data=run.data)
+        data = run.data
         lines = provenance(assignment, options, bool(data and data.synthetic), str(data.source) if data else "-")
-    finally:
-        if data is not None:
-            data.close()
     return Verification(grade, time.monotonic() - began, lines)

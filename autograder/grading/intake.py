@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from ..errors import UsageError
@@ -44,6 +45,14 @@ class Submission:
     uploaded: list[str] = field(default_factory=list)  # the names of the files the student handed in
     student: Student | None = None
     _scratch: tempfile.TemporaryDirectory[str] | None = None
+    _digest: str = ""
+
+    @property
+    def digest(self) -> str:
+        """The fingerprint of the files handed in (``source``), computed once."""
+        if not self._digest:
+            self._digest = digest(self.source)
+        return self._digest
 
     def files(self) -> list[Path]:
         """Every file of the submission, nested zips' contents included."""
@@ -234,24 +243,32 @@ def _holds_zips(folder: Path) -> bool:
     return any(p.is_file() for p in folder.rglob("*.zip") if not _IGNORED_PARTS & set(p.relative_to(folder).parts))
 
 
-def open_submission(path: Path, *, ident: str | None = None, student: Student | None = None,
+def open_submission(source: Path | Candidate, *, ident: str | None = None, student: Student | None = None,
                     notes: Sequence[str] = ()) -> Submission:
-    """Read one submission; an unreadable one comes back with ``problem`` set, never raises.
-    ``notes`` (what the intake found about its files) come before the submission's own."""
-    submission = _open(path, ident or submission_id(path), student)
+    """Read one submission (a path, or a candidate a batch's intake found); an unreadable
+    one comes back with ``problem`` set, never raises. ``notes`` (what the intake found
+    about its files) come before the submission's own."""
+    if isinstance(source, Candidate):
+        submission = _open(source.path, ident or source.id, student or source.student, owned=source.owned)
+        submission._digest = source.digest
+        notes = [*source.notes, *notes]
+    else:
+        submission = _open(source, ident or submission_id(source), student)
     submission.notes[:0] = list(notes)
     return submission
 
 
-def _open(path: Path, ident: str, student: Student | None) -> Submission:
+def _open(path: Path, ident: str, student: Student | None, *, owned: bool = False) -> Submission:
+    """``owned``: the files are the intake's own copy, its zips already unpacked beside them
+    (see ``Intake``): they are used where they are."""
     if path.is_dir():
         uploaded = sorted(c.name for c in path.iterdir() if c.is_file())
-        if not _holds_zips(path):
+        if owned or not _holds_zips(path):
             return Submission(ident, path, path, uploaded=uploaded, student=student)
+        notes: list[str] = []
         scratch = tempfile.TemporaryDirectory(prefix="autograder-sub-")
         copy = Path(scratch.name) / "files"
         shutil.copytree(path, copy, symlinks=True)
-        notes: list[str] = []
         _unpack_nested(copy, notes)
         return Submission(ident, path, copy, notes=notes, uploaded=uploaded, student=student, _scratch=scratch)
     if path.suffix.lower() == ".ipynb":
@@ -280,6 +297,12 @@ class Candidate:
     student: Student | None = None
     origin: str = ""  # where it came from, for messages: 'moodle.zip › Jane Doe_1234567'
     notes: list[str] = field(default_factory=list)  # about its files, found before it is opened
+    owned: bool = False  # its files are the intake's own copy (an unpacked download), not the marker's
+
+    @cached_property
+    def digest(self) -> str:
+        """The fingerprint of its files, computed once: a rerun compares it with the stored grade's."""
+        return digest(self.path)
 
 
 class Intake:
@@ -336,9 +359,14 @@ class Intake:
         self.notes += [f"{source.name}: {note}" for note in notes]
         if not homes:
             raise UsageError(f"{source}: holds no submissions named as Moodle names them")
-        return [Candidate(home.folder.name, home.folder, home.student, notes=home.notes,
-                          origin=f"{source.name} › {home.student.name}_{home.student.participant}")
-                for home in homes]
+        candidates = []
+        for home in homes:
+            candidate = Candidate(home.folder.name, home.folder, home.student, notes=home.notes, owned=True,
+                                  origin=f"{source.name} › {home.student.name}_{home.student.participant}")
+            candidate.digest  # noqa: B018 (of the files as handed in, before their zips are unpacked)
+            _unpack_nested(home.folder, candidate.notes)  # once, in the intake's copy: no other copy is made
+            candidates.append(candidate)
+        return candidates
 
     def scratch(self) -> list[Path]:
         """Where the downloads were unpacked: every student's files, which no kernel may read."""

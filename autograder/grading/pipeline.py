@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from ..sandboxes.scratch import make_temp
 from .channel import KernelChannel
 from .check import run_checks
 from .execute import LiveNotebook, execute_notebook
-from .intake import Submission, digest
+from .intake import Candidate, Submission, open_submission
 from .outcomes import CheckSession
 from .preflight import preflight
 from .report import write_submission
@@ -248,25 +248,59 @@ SANDBOX_FAILURES = ("bwrap:", "[autograder] sandbox:")
 
 def grade_submission(
     assignment: Assignment,
-    submission: Submission,
+    source: Path | Candidate | Submission,
     *,
     options: GradeOptions = GradeOptions(),
     sandbox: Sandbox | None = None,
     out: Path | None = None,
     data: DataContext | None = None,
 ) -> Grade:
-    """Grade one submission; with ``out``, write its result folder there.
+    """Grade one submission, from its path (a notebook, folder or zip) or a batch's
+    candidate; with ``out``, write its result folder there.
 
-    ``data``: datasets opened for a whole batch; opened (and closed) here if not given.
+    The submission is opened and closed here (one already opened is left to its owner);
+    so are the datasets, unless ``data`` (opened once for a whole batch) is given.
     """
-    own_data = data is None and bool(assignment.rubric.datasets(options.notebooks))
-    if own_data:
-        data = options.open_data(assignment.rubric)
+    with open_run(assignment, source, options=options, data=data) as run:
+        return _grade(assignment, run.submission, options=options, sandbox=sandbox, out=out, data=run.data)
+
+
+@dataclass
+class Run:
+    """A submission and the datasets it is graded with, open until ``close``."""
+
+    submission: Submission
+    data: DataContext | None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_run(assignment: Assignment, source: Path | Candidate | Submission, *, options: GradeOptions,
+             data: DataContext | None = None) -> Run:
+    """Intake of one submission with its datasets (the ones ``data`` gives, else opened
+    here as ``options`` say); ``close`` closes what was opened here."""
+    submission = source if isinstance(source, Submission) else open_submission(source)
+    run = Run(submission, data)
+    if submission is not source:
+        run._closers.append(submission.close)
     try:
-        return _grade(assignment, submission, options=options, sandbox=sandbox, out=out, data=data)
-    finally:
-        if own_data and data is not None:
-            data.close()
+        if data is None and assignment.rubric.datasets(options.notebooks):
+            run.data = options.open_data(assignment.rubric)
+            if run.data is not None:
+                run._closers.append(run.data.close)
+    except BaseException:
+        run.close()
+        raise
+    return run
 
 
 def _grade(
@@ -291,7 +325,7 @@ def _grade(
                 out,
                 grade,
                 source=str(submission.source),
-                digest=digest(submission.source),
+                digest=submission.digest,
                 executed=started.executed(),
                 log=log,
                 sandbox=started.enforced,

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from ..course.assignment import Assignment, load_assignment
-from .intake import open_submission
 from .outcomes import CheckSession
-from .pipeline import GradeOptions, start
+from .pipeline import GradeOptions, open_run, start
 from .preflight import notebooks_given
 from .report import render_text
 from .score import score
@@ -42,18 +41,13 @@ def start_session(config: pytest.Config, path: str) -> CheckSession:
     data_dir = config.getoption("--ag-data", None)
     options = GradeOptions(public_only=bool(config.getoption("--ag-public-only")), notebooks=notebooks,
                            data_dir=Path(data_dir) if data_dir else None, synthetic=not data_dir)
-    data = options.open_data(assignment.rubric)
-    submission = open_submission(target)
+    run = open_run(assignment, target, options=options)
     try:
-        started = start(assignment, submission, options=options, data=data)
+        started = start(assignment, run.submission, options=options, data=run.data)
     except BaseException:
-        submission.close()
-        if data is not None:
-            data.close()
+        run.close()
         raise
-    started.session.on_teardown.extend([started.close, submission.close])
-    if data is not None:
-        started.session.on_teardown.append(data.close)
+    started.session.on_teardown.extend([started.close, run.close])
     return started.session
 
 

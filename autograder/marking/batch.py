@@ -33,8 +33,6 @@ from ..grading.intake import (
     Intake,
     Student,
     check_inputs,
-    digest,
-    open_submission,
 )
 from ..grading.pipeline import GradeOptions, grade_submission
 from ..grading.record import Status
@@ -126,7 +124,7 @@ def grade_batch(
         jobs: list[Job] = []
         for candidate in intake.candidates:
             previous = grades.get(candidate.id)
-            if (not regrade and previous and previous.digest == digest(candidate.path)
+            if (not regrade and previous and previous.digest == candidate.digest
                     and previous.public_only == options.public_only
                     and not (out_dir / candidate.id / ERROR_FILE).exists()):
                 entries[candidate.id] = BatchEntry(candidate.id, candidate.path, "skipped", totals=previous.totals(),
@@ -194,10 +192,8 @@ def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCo
     candidate = job.candidate
     entry = BatchEntry(candidate.id, candidate.path, "graded", student=candidate.student, origin=candidate.origin)
     began = time.monotonic()
-    submission = open_submission(candidate.path, ident=candidate.id, student=candidate.student,
-                                 notes=candidate.notes)
     try:
-        grade = grade_submission(assignment, submission, options=job.options, sandbox=sandbox, out=job.folder,
+        grade = grade_submission(assignment, candidate, options=job.options, sandbox=sandbox, out=job.folder,
                                  data=data)
         entry.totals = grade.totals()
         entry.message = grade.problem
@@ -212,8 +208,6 @@ def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCo
     except Exception as error:  # one submission must never stop the batch
         entry.status, entry.message = "error", f"grader failed: {type(error).__name__}: {error}"
         entry.detail = traceback.format_exc()
-    finally:
-        submission.close()
     entry.seconds = time.monotonic() - began
     return entry
 

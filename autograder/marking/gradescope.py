@@ -33,7 +33,6 @@ from ..course.bundle import (
 from ..course.rubric import Rubric
 from ..data.context import synthetic_source
 from ..errors import UsageError
-from ..grading.intake import open_submission
 from ..grading.pipeline import GradeOptions, grade_submission
 from ..grading.record import Grade, ItemGrade, Late, Status
 from ..sandboxes.sandbox import LocalSandbox
@@ -183,12 +182,8 @@ def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic:
         metadata = {}
     options = GradeOptions(data_dir=data_dir, synthetic=synthetic,
                            hidden=(root / "source", out, root / "cache"))
-    submission = open_submission(root / "submission", ident="submission")
-    try:
-        grade = grade_submission(assignment, submission, options=options, sandbox=LocalSandbox(),
-                                 out=out / "grade")
-    finally:
-        submission.close()
+    grade = grade_submission(assignment, root / "submission", options=options, sandbox=LocalSandbox(),
+                             out=out / "grade")
     submitted, due = deadline(metadata, rubric)
     late = grade.late(rubric.policy, submitted=submitted, due=due, automatic_only=True)
     document = results(grade, rubric, late=late, seconds=time.monotonic() - began)
