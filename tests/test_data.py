@@ -60,7 +60,7 @@ def test_the_kernel_view_holds_no_held_out_labels(source: Path):
         view = context.view
         with gtsrb.labels_file(view).open(encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle, delimiter=";"))
-        names, labels = gtsrb.read_labels(source)
+        names, labels = gtsrb.heldout(source)
         assert [r["Filename"] for r in rows] == names and {r["ClassId"] for r in rows} == {"0"}
         assert len(set(labels)) > 10  # the source has real labels; the view does not
         with np.load(view / landmarks.FILE) as seen:
@@ -88,7 +88,7 @@ def test_a_view_that_hides_nothing_says_only_where_it_came_from(source: Path):
 
 
 def test_trivial_baselines_fail_the_thresholds(source: Path):
-    _, labels = gtsrb.read_labels(source)
+    _, labels = gtsrb.heldout(source)
     assert np.bincount(labels).max() / len(labels) < 0.1  # majority class: far below 85%
     with np.load(source / landmarks.FILE) as arrays:
         mean = arrays["train_landmarks"].mean(axis=0)
@@ -121,7 +121,7 @@ def test_synthetic_fashionmnist_reads_with_torchvision(source: Path):
     train = torchvision.datasets.FashionMNIST(source, train=True, download=False)
     test = torchvision.datasets.FashionMNIST(source, train=False, download=False)
     assert train.data.shape[1:] == (28, 28) and train.data.dtype == torch.uint8
-    assert sorted(set(train.targets.tolist())) == list(range(10)) and len(test) == len(fashionmnist.test_labels(source))
+    assert sorted(set(train.targets.tolist())) == list(range(10)) and len(test) == len(fashionmnist.heldout(source))
 
 
 def test_synthetic_svhn_has_the_mat_layout_and_torchvision_refuses_it(source: Path):
@@ -138,14 +138,14 @@ def test_the_view_of_fashionmnist_and_svhn_holds_no_test_labels(source: Path):
     context = DataContext(["fashionmnist", "svhn"], source, synthetic=True)
     try:
         seen = fashionmnist.read_idx(fashionmnist.raw_dir(context.view) / fashionmnist.FILES[("test", "labels")])
-        assert not seen.any() and len(set(fashionmnist.test_labels(source))) == 10
+        assert not seen.any() and len(set(fashionmnist.heldout(source))) == 10
         train = fashionmnist.FILES[("train", "labels")]
         assert (fashionmnist.raw_dir(context.view) / train).read_bytes() == (
             fashionmnist.raw_dir(source) / train).read_bytes()
         images, digits = svhn.read_split(svhn.root(context.view) / svhn.FILES["test"])
-        assert set(digits) == {0} and len(set(svhn.test_labels(source))) == 10
+        assert set(digits) == {0} and len(set(svhn.heldout(source))) == 10
         assert np.array_equal(images, svhn.read_split(svhn.root(source) / svhn.FILES["test"])[0])
-        for labels in (fashionmnist.test_labels(source), svhn.test_labels(source)):
+        for labels in (fashionmnist.heldout(source), svhn.heldout(source)):
             assert np.bincount(labels).max() / len(labels) < 0.15  # the majority class is far below 85%
         assert context.described().endswith("without fashionmnist's test labels (all 0) and svhn's test labels "
                                             "(all 10), so whatever it printed about held-out data is not the grade.")
@@ -163,3 +163,50 @@ def test_broken_fashionmnist_and_svhn_files_are_named(tmp_path: Path):
     problems = data.missing(["svhn"], tmp_path)
     assert any("train_32x32.mat is not a readable .mat file" in p for p in problems)
     assert any("test_32x32.mat is missing" in p for p in problems)
+
+
+_TOY_DATASET = '''
+NAME = "toy"
+WITHHELD = "WITHHELD_TEXT"
+def synth(folder, *, scale, seed):
+    (folder / "toy.txt").write_text("1 2 3")
+    return [folder / "toy.txt"]
+def missing(folder):
+    return [] if (folder / "toy.txt").is_file() else [f"{folder / 'toy.txt'} is missing"]
+def stage(source, view):
+    (view / "toy.txt").write_text("0 0 0")
+HELDOUT_CODE
+'''
+
+
+def _toy(withheld: str, heldout: str) -> str:
+    return _TOY_DATASET.replace("WITHHELD_TEXT", withheld).replace("HELDOUT_CODE", heldout)
+
+
+def _package(folder: Path, name: str, module: str) -> list[str]:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text("")
+    (folder / name / "toy.py").write_text(module)
+    (folder / name / "files.py").write_text("HELPER = True\n")  # a helper module, not a dataset
+    return [str(folder / name)]
+
+
+def test_a_dataset_is_one_module_found_by_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    heldout = "def heldout(source):\n    return (source / 'toy.txt').read_text()"
+    paths = _package(tmp_path, "toydata", _toy("labels (all 0)", heldout))
+    found = data.registry(paths, "toydata")
+    assert list(found) == ["toy"] and found["toy"].NAME == "toy"
+    broken = _package(tmp_path, "brokendata", _toy("labels (all 0)", ""))
+    with pytest.raises(ImportError, match="brokendata.toy is not a dataset module: it lacks heldout"):
+        data.registry(broken, "brokendata")
+    assert sorted(data.DATASETS) == ALL == ["faces", "fashionmnist", "gtsrb", "landmarks", "svhn", "weights"]
+    assert all(module.NAME == name for name, module in data.DATASETS.items())
+
+
+def test_a_rubric_naming_an_unknown_dataset_is_refused_with_the_known_ones():
+    from autograder.course.rubric import NotebookSpec
+
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; known: faces, fashionmnist, gtsrb"):
+        NotebookSpec(file="a.ipynb", questions=["1"], datasets=["gtsrb", "mnist"])
+    assert NotebookSpec(file="a.ipynb", questions=["1"], datasets=["svhn"]).datasets == ["svhn"]

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..data import DATASETS
 from ..errors import RubricError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -150,15 +151,22 @@ class Question(_Strict):
         return self
 
 
-DatasetName = Literal["gtsrb", "faces", "landmarks", "weights", "fashionmnist", "svhn"]
-
-
 class NotebookSpec(_Strict):
     file: str = Field(pattern=r"^[^/\\]+\.ipynb$")
     questions: list[str] = Field(min_length=1)
-    datasets: list[DatasetName] = Field(
-        default_factory=list, description="datasets this notebook reads from its data folder"
+    datasets: list[str] = Field(
+        default_factory=list, description="datasets this notebook reads from its data folder",
+        json_schema_extra={"items": {"enum": sorted(DATASETS)}},
     )
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, names: list[str]) -> list[str]:
+        unknown = [name for name in names if name not in DATASETS]
+        if unknown:
+            raise ValueError(f"unknown dataset {', '.join(map(repr, unknown))}; known: {', '.join(sorted(DATASETS))} "
+                             "(a dataset is a module in autograder/data/)")
+        return names
 
 
 class FileRules(_Strict):

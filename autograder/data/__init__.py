@@ -1,28 +1,50 @@
 """Datasets in their real on-disk formats: loaders, synthetic stand-ins, and the view a
-student's kernel gets, from which held-out labels are removed.
+student's kernel gets, from which held-out labels are removed. Nothing here downloads anything.
 
-Each dataset module offers ``synth(folder, scale, seed)`` (write a stand-in in exactly
-the real layout), ``missing(folder)`` (what a folder lacks to hold the dataset),
-``stage(source, view)`` (copy what the kernel may see), ``WITHHELD`` (what the view
-lacks, in words) and trusted accessors for the held-out part. Nothing here downloads anything.
+A dataset is one module in this package; the registry (``DATASETS``) finds it by its
+``NAME``, and a rubric's ``datasets:`` may name it from then on. A dataset module has:
+
+- ``NAME``: what rubrics call it;
+- ``WITHHELD``: what the kernel's view lacks, in words ("" when it hides nothing);
+- ``synth(folder, *, scale, seed)``: write a stand-in in exactly the real layout, return its top entries;
+- ``missing(folder)``: what ``folder`` lacks to hold the dataset, one line per problem;
+- ``stage(source, view)``: copy what the kernel may see into ``view``;
+- ``heldout(source)``, when ``WITHHELD``: the withheld part, for checks (trusted side only).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from types import ModuleType
 
 from ..errors import UsageError
-from . import faces, fashionmnist, gtsrb, landmarks, svhn, weights
 
-DATASETS: dict[str, ModuleType] = {
-    "gtsrb": gtsrb,
-    "faces": faces,
-    "landmarks": landmarks,
-    "weights": weights,
-    "fashionmnist": fashionmnist,
-    "svhn": svhn,
-}
+_HELPERS = {"context", "files"}  # modules of this package that are not datasets
+
+
+def registry(paths: list[str], package: str) -> dict[str, ModuleType]:
+    """The dataset modules of ``package`` (found on ``paths``), by ``NAME``."""
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(paths), key=lambda m: m.name):
+        if info.name in _HELPERS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        name = getattr(module, "NAME", None)
+        lacking = [part for part in ("NAME", "WITHHELD", "synth", "missing", "stage") if not hasattr(module, part)]
+        if getattr(module, "WITHHELD", "") and not hasattr(module, "heldout"):
+            lacking.append("heldout")
+        if lacking:
+            raise ImportError(f"{module.__name__} is not a dataset module: it lacks {', '.join(lacking)}")
+        if name in found:
+            raise ImportError(f"{module.__name__} and {found[name].__name__} are both dataset {name!r}")
+        found[str(name)] = module
+    return found
+
+
+#: Every dataset, by the name rubrics use: the modules of this package.
+DATASETS: dict[str, ModuleType] = registry(list(__path__), __name__)
 SCALES = ("small", "full")
 
 

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .files import single_file_problems
 
 FILE = "face_data.npy"
+NAME = "faces"  # what rubrics call it: the registry finds the module by it
 WITHHELD = "held-out faces (left out)"
 SIZE = 64
 HELDOUT_FRACTION = 0.1

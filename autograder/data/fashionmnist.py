@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from .files import files_problems
 
 CLASSES = 10
+NAME = "fashionmnist"  # what rubrics call it: the registry finds the module by it
 WITHHELD = "test labels (all 0)"
 SIDE = 28
 FILES = {
@@ -132,7 +133,7 @@ def missing(folder: Path) -> list[str]:
     return files_problems(paths, read_idx, "FashionMNIST's raw IDX files, uncompressed")
 
 
-def test_labels(folder: Path) -> np.ndarray:
+def heldout(folder: Path) -> np.ndarray:
     """The test split's labels (trusted side only)."""
     return read_idx(raw_dir(folder) / FILES[("test", "labels")]).astype(np.int64)
 
@@ -143,4 +144,4 @@ def stage(source: Path, view: Path) -> None:
     for key, name in FILES.items():
         if key != ("test", "labels"):
             shutil.copy2(raw_dir(source) / name, raw_dir(view) / name)
-    write_idx(raw_dir(view) / FILES[("test", "labels")], np.zeros_like(test_labels(source), dtype=np.uint8))
+    write_idx(raw_dir(view) / FILES[("test", "labels")], np.zeros_like(heldout(source), dtype=np.uint8))

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from .files import single_file_problems
 
 FILE = "face_landmark.npz"
+NAME = "landmarks"  # what rubrics call it: the registry finds the module by it
 WITHHELD = "test landmarks (all 0)"
 SIZE = 224
 POINTS = 68

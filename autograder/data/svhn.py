@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from .files import files_problems
 
 CLASSES = 10
+NAME = "svhn"  # what rubrics call it: the registry finds the module by it
 WITHHELD = "test labels (all 10)"
 SIDE = 32
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
@@ -101,7 +102,7 @@ def missing(folder: Path) -> list[str]:
                           "SVHN's cropped digits, as downloaded")
 
 
-def test_labels(folder: Path) -> np.ndarray:
+def heldout(folder: Path) -> np.ndarray:
     """The test split's digits, 0-9 (trusted side only)."""
     return read_split(root(folder) / FILES["test"])[1]
 

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 FOLDER = "weights"
+NAME = "weights"  # what rubrics call it: the registry finds the module by it
 WITHHELD = ""  # nothing: the course hands these out
 #: A small configuration of torchvision's VisionTransformer, for tests on CPU.
 TINY_VIT = {"image_size": 224, "patch_size": 32, "num_layers": 2, "num_heads": 2, "hidden_dim": 64, "mlp_dim": 128}

@@ -60,7 +60,7 @@ def test_a_conv_block_is_layered(nb):
 
 @pytest.mark.item("5.2")
 def test_test_accuracy(nb, data, given, measure):
-    filenames, labels = gtsrb.read_labels(data.source)
+    filenames, labels = gtsrb.heldout(data.source)
     image_dir = str(gtsrb.test_dir(data.view))
     predicted = nb.probe(PREDICT_PROBE, image_dir, filenames, 256, timeout=given["probe_timeout_s"])
     predicted = as_vector(predicted, "model's predicted classes", len(labels))

@@ -47,7 +47,7 @@ def probe(fan_in, fan_out, seed):
 
 @pytest.mark.item("T2.1")
 def test_test_accuracy(nb, data, given, measure):
-    labels = fashionmnist.test_labels(data.source)
+    labels = fashionmnist.heldout(data.source)
     predicted = nb.probe(PREDICT_PROBE, str(data.view), 512, timeout=given["probe_timeout_s"])
     predicted = as_vector(predicted, "model's predicted classes", len(labels))
     measure(float(np.mean(predicted == labels)), note=f"{len(labels)} test images")

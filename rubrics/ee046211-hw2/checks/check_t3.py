@@ -75,7 +75,7 @@ def probe(root, count):
 
 def accuracies(nb, data, given, model, noises):
     """The test accuracy of the notebook's `model` at each noise level, measured here."""
-    labels = svhn.test_labels(data.source)
+    labels = svhn.heldout(data.source)
     probe = PREDICT_PROBE.replace("MODEL", model)
     columns = nb.probe(probe, str(data.view), list(noises), given["noise_seed"], 256, timeout=given["probe_timeout_s"])
     if not isinstance(columns, list) or len(columns) != len(noises):
@@ -86,7 +86,7 @@ def accuracies(nb, data, given, model, noises):
 @pytest.mark.item("T3.1")
 def test_test_accuracy(nb, data, given, measure):
     (accuracy,) = accuracies(nb, data, given, "cnn", [0.0])
-    measure(accuracy, note=f"{len(svhn.test_labels(data.source))} test images")
+    measure(accuracy, note=f"{len(svhn.heldout(data.source))} test images")
 
 
 @pytest.mark.item("T3.2")
