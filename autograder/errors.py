@@ -8,9 +8,24 @@ run and point at the assignment's authors or at this project.
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def _rebuild(cls: type[AutograderError], message: str, state: dict[str, Any]) -> AutograderError:
+    """An error as it was, whatever its constructor asks for (see ``__reduce__``)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class AutograderError(Exception):
-    """Root of the grader's errors."""
+    """Root of the grader's errors.
+
+    Errors cross the batch's process pool: ``__reduce__`` rebuilds one from its message
+    and attributes, not by calling its constructor again (several take more than the
+    message, which plain exception pickling would pass as a single argument).
+    """
 
     exit_code = 1
 
@@ -20,6 +35,9 @@ class AutograderError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
 
 
 class UsageError(AutograderError):
