@@ -17,6 +17,8 @@ from autograder.sandboxes.sandbox import LocalSandbox, Place, private_dir
 
 from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
 
+pytest_plugins = ["pytester"]  # the plugin's rules are tested with pytester (tests/test_plugin.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = ROOT / "tests" / "assignments" / "trivial"
 
