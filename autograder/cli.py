@@ -22,7 +22,7 @@ from .grading.pipeline import GradeOptions, grade_submission
 from .grading.preflight import notebooks_given
 from .grading.record import Status
 from .grading.report import render_check
-from .marking.batch import BatchEntry, check_arguments, default_workers, grade_batch
+from .marking.batch import BatchEntry, check_arguments, grade_batch
 from .marking.progress import (
     batch_display,
     exit_code,
@@ -33,7 +33,8 @@ from .marking.progress import (
 from .marking.publish import GRADEBOOK, MarkerFiles, publish
 from .sandboxes.backends import SANDBOXES, make_sandbox
 from .sandboxes.docker_sandbox import DEFAULT_IMAGE, DockerSandbox
-from .sandboxes.sandbox import Sandbox, parse_memory
+from .sandboxes.resources import parse_memory
+from .sandboxes.sandbox import Sandbox
 
 console = Console(stderr=False)
 errors = Console(stderr=True)
@@ -49,13 +50,17 @@ def _parameters(values: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
+def _sandbox_options(function: Any) -> Any:
+    """``--sandbox`` and ``--image``; the default is the library's (``auto``)."""
+    function = click.option("--image", help=f"Grading image for --sandbox docker [default: {DEFAULT_IMAGE}].")(function)
+    return click.option("--sandbox", "sandbox_kind", type=click.Choice(SANDBOXES), default="auto", show_default=True,
+                        help="Where students' code runs: docker (a container per kernel), local (a jailed "
+                             "subprocess), auto (docker when its engine and image are here).")(function)
+
+
 def _limit_options(function: Any) -> Any:
     for option in reversed(
         [
-            click.option("--sandbox", "sandbox_kind", type=click.Choice(SANDBOXES), default="auto", show_default=True,
-                         help="Where students' code runs: docker (a container per kernel), local (a jailed "
-                              "subprocess), auto (docker when its engine and image are here)."),
-            click.option("--image", help=f"Grading image for --sandbox docker [default: {DEFAULT_IMAGE}]."),
             click.option("--gpus", help="GPUs a kernel sees: all, none, or indices such as 0 or 0,1 "
                                         "(default: the rubric's; auto = all when there are any)."),
             click.option("--memory", help="Memory per kernel, e.g. 8g (default: the rubric's)."),
@@ -74,7 +79,12 @@ def _limit_options(function: Any) -> Any:
         ]
     ):
         function = option(function)
-    return function
+    return _sandbox_options(function)
+
+
+#: What the command line calls the grading options it sets (for messages about bad values).
+FLAGS = {"cell_timeout_s": "--cell-timeout", "total_timeout_s": "--timeout", "memory_mb": "--memory",
+         "kernel_start_timeout_s": "--start-timeout", "gpus": "--gpus", "parameters": "--param"}
 
 
 def _options(cell_timeout: float | None, total_timeout: float | None, params: tuple[str, ...],
@@ -83,7 +93,7 @@ def _options(cell_timeout: float | None, total_timeout: float | None, params: tu
     return GradeOptions(cell_timeout_s=cell_timeout, total_timeout_s=total_timeout, parameters=_parameters(params),
                         data_dir=data_dir, synthetic=synthetic, gpus=gpus,
                         memory_mb=parse_memory(memory) if memory else None, kernel_start_timeout_s=start_timeout,
-                        **extra)
+                        names=FLAGS, **extra)
 
 
 def _sandbox(kind: str, image: str | None) -> Sandbox:
@@ -102,8 +112,8 @@ def cli() -> None:
 
 
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
-                         regrade: bool, sandbox: Sandbox | None = None,
-                         workers: int = 1) -> tuple[list[BatchEntry], list[str]]:
+                         regrade: bool, sandbox: Sandbox | str,
+                         workers: int | None = None) -> tuple[list[BatchEntry], list[str]]:
     """Grade a batch, showing its progress; print the batch table. Returns the entries and
     the inputs refused as holding nothing to grade. Stopped by a signal, say what is left
     and exit 128 + its number."""
@@ -156,10 +166,10 @@ def _marker_options(function: Any) -> Any:
     return function
 
 
-def _publish(target: Assignment, out: Path, **files: Any) -> None:
+def _publish(target: Assignment, out: Path, files: MarkerFiles) -> None:
     """Write the gradebook, worksheet, feedback and cohort summary, and say where."""
     with console.status("writing the gradebook, feedback and cohort summary..."):
-        result = publish(target, out, MarkerFiles(**files))
+        result = publish(target, out, files)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     awaiting = [row for row in result.rows if row.awaiting_marker]
@@ -190,17 +200,17 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, wo
     unpacked folder), a notebook, a zip or a folder per student, or a folder holding many
     of those. Results are written as each submission finishes; run again to resume."""
     target = load_assignment(assignment)
-    files = {"worksheet": worksheet, "timestamps": timestamps, "extensions": extensions, "marks": marks,
-             "timezone": timezone}
-    MarkerFiles(**files).validate(target)  # read before grading starts, so a mistake costs no time
+    files = MarkerFiles(worksheet=worksheet, timestamps=timestamps, extensions=extensions, marks=marks,
+                        timezone=timezone)
+    files.validate(target)  # read before grading starts, so a mistake costs no time
     kind, image = limits.pop("sandbox_kind"), limits.pop("image")
     options = _options(**limits)
     check_arguments(target, list(paths), options)
     progress_every()  # a bad setting is refused now, not after the sandbox's probe
     sandbox = _sandbox(kind, image)  # the slow part of starting, once every argument is known good
     entries, refusals = _grade_with_progress(target, list(paths), out=out, options=options, regrade=regrade,
-                                             sandbox=sandbox, workers=workers or default_workers())
-    _publish(target, out, **files)
+                                             sandbox=sandbox, workers=workers)
+    _publish(target, out, files)
     _exit_status(entries, refusals)
 
 
@@ -211,7 +221,7 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, wo
 def gradebook_command(assignment: str, results: Path, **files: Any) -> None:
     """Write the gradebook, the filled Moodle worksheet, feedback and the cohort summary
     again from RESULTS, without grading (after new extensions or a marker's marks)."""
-    _publish(load_assignment(assignment), results, **files)
+    _publish(load_assignment(assignment), results, MarkerFiles(**files))
 
 
 @cli.command()
@@ -221,13 +231,16 @@ def gradebook_command(assignment: str, results: Path, **files: Any) -> None:
 def demo(assignment: str, out: Path) -> None:
     """Grade a sample batch with the default settings, as a marker would: a Moodle
     download of the reference solution and broken variants of it (each student's zip
-    inside), with Moodle's grading worksheet; then write the gradebook and feedback."""
+    inside), with Moodle's grading worksheet; then write the gradebook and feedback.
+    It runs in the local sandbox on synthetic data, so that it needs no grading image
+    and no course data."""
     target = load_assignment(assignment)
     download, worksheet = write_moodle_sample(target, out / "moodle")
     console.print(f"sample batch: {download} and its grading worksheet {worksheet}")
     entries, refusals = _grade_with_progress(target, [download], out=out / "results",
-                                             options=GradeOptions(synthetic=True), regrade=False)
-    _publish(target, out / "results", worksheet=worksheet)
+                                             options=GradeOptions(synthetic=True), regrade=False,
+                                             sandbox="local")
+    _publish(target, out / "results", MarkerFiles(worksheet=worksheet))
     console.print(f"per-submission summaries: {out / 'results'}/<submission>/summary.txt")
     _exit_status(entries, refusals)
 
@@ -243,16 +256,17 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     data); exits 1 when a public item is not yet earned."""
     target = load_assignment(assignment)
     kind, image = limits.pop("sandbox_kind"), limits.pop("image")
-    _parameters(limits["params"])  # refused before the sandbox's probe
-    sandbox = _sandbox(kind, image)
     notebooks = notebooks_given(target.rubric, path)  # one notebook: check the items graded from it
-    if target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"]):
+    synthetic = target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"])
+    if synthetic:
         limits["synthetic"] = True
-        console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")
     if limits["cell_timeout"] is None:
         limits["cell_timeout"] = target.rubric.limits.check_cell_timeout_s
+    options = _options(**limits, public_only=True, notebooks=notebooks)  # refused before the sandbox's probe
+    sandbox = _sandbox(kind, image)
+    if synthetic:
+        console.print("no --data given: the notebooks run on small synthetic stand-ins of the datasets")
     with console.status("running the notebooks and the public checks..."):
-        options = _options(**limits, public_only=True, notebooks=notebooks)
         result = grade_submission(target, path, options=options, sandbox=sandbox)
     render_check(result, console=console, cell_timeout=limits["cell_timeout"])
     missing = [i for i in result.automatic if i.status is not Status.PASSED]
@@ -282,7 +296,7 @@ def bundle(assignment: str, out: Path | None) -> None:
               help="The course's data folder, put in the zip (without it: synthetic stand-ins).")
 def gradescope(assignment: str, out: Path, data_dir: Path | None) -> None:
     """Build the Gradescope autograder zip (setup.sh and run_autograder at its root)."""
-    from .marking.gradescope import build_autograder  # noqa: PLC0415
+    from .marking.gradescope import build_autograder
 
     target = load_assignment(assignment)
     if target.rubric.datasets() and data_dir is None:
@@ -301,8 +315,8 @@ def gradescope(assignment: str, out: Path, data_dir: Path | None) -> None:
 @click.option("--prepare", is_flag=True, help="Only make the synthetic stand-ins (setup.sh does, once).")
 def gradescope_run(assignment: str, root: Path, data_dir: Path | None, synthetic: bool, prepare: bool) -> None:
     """Inside Gradescope (run_autograder calls it): grade the submission, write results.json."""
-    from .marking.gradescope import prepare as prepare_data  # noqa: PLC0415
-    from .marking.gradescope import run  # noqa: PLC0415
+    from .marking.gradescope import prepare as prepare_data
+    from .marking.gradescope import run
 
     target = load_assignment(assignment)
     if prepare:
@@ -317,7 +331,7 @@ def gradescope_run(assignment: str, root: Path, data_dir: Path | None, synthetic
 @click.option("--check", "check_only", is_flag=True, help="Only report whether the committed files are current.")
 def templates(assignment: str, check_only: bool) -> None:
     """Generate the student templates (and public data) from the reference solutions."""
-    from .course.templates import generate, stale  # noqa: PLC0415 (otter loads slowly)
+    from .course.templates import generate, stale  # otter loads slowly
 
     target = load_assignment(assignment)
     if check_only:
@@ -344,15 +358,19 @@ def templates(assignment: str, check_only: bool) -> None:
 @click.option("--device", default="auto", show_default=True, help="DEVICE given to the notebooks: auto, cpu, cuda.")
 @click.option("--cell-timeout", type=float, help="Seconds per cell (default: the rubric's).")
 @click.option("--total-timeout", type=float, help="Seconds per notebook (default: the rubric's).")
+@_sandbox_options
 def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scale: str, quick: bool, device: str,
-                   cell_timeout: float | None, total_timeout: float | None) -> None:
+                   cell_timeout: float | None, total_timeout: float | None, sandbox_kind: str,
+                   image: str | None) -> None:
     """Run the reference notebooks at full size and report every metric against its
     threshold, with timings: how course staff prove the thresholds hold."""
     target = load_assignment(assignment)
     options = GradeOptions(data_dir=data_dir, synthetic=synthetic, synthetic_scale=scale, full_size=not quick,
-                           parameters={"DEVICE": device}, cell_timeout_s=cell_timeout, total_timeout_s=total_timeout)
+                           parameters={"DEVICE": device}, cell_timeout_s=cell_timeout, total_timeout_s=total_timeout,
+                           names={**FLAGS, "total_timeout_s": "--total-timeout", "synthetic_scale": "--scale"})
+    sandbox = _sandbox(sandbox_kind, image)
     with console.status(f"running the reference notebooks of {target.id}..."):
-        result = verify(target, options=options)
+        result = verify(target, options=options, sandbox=sandbox)
     table = Table(title=f"{target.id}: reference solutions ({result.seconds:.0f} s)", title_justify="left")
     for column in ("Item", "Measured against the rubric", "Points", "Status"):
         table.add_column(column)
@@ -366,7 +384,8 @@ def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scal
     for line in result.provenance:
         console.print(line)
     if not result.complete:
-        console.print(f"[red]the reference earns {result.grade.auto_points:g} of {result.grade.auto_max:g} automatic points[/]")
+        grade = result.grade
+        console.print(f"[red]the reference earns {grade.auto_points:g} of {grade.auto_max:g} automatic points[/]")
         sys.exit(1)
     console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g})[/]")
 
@@ -381,8 +400,8 @@ def image() -> None:
 @click.option("--tag", default=DEFAULT_IMAGE, show_default=True)
 def image_build(base: str | None, tag: str) -> None:
     """Build the grading image from the Dockerfile, with the host's pip settings."""
-    from .course.assignment import project_home  # noqa: PLC0415
-    from .sandboxes.docker_sandbox import build_image  # noqa: PLC0415
+    from .course.assignment import project_home
+    from .sandboxes.docker_sandbox import build_image
 
     built = build_image(project_home(), tag=tag, base=base, echo=lambda line: console.print(line, markup=False,
                                                                                             highlight=False))

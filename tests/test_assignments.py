@@ -63,7 +63,7 @@ def test_grading_loses_exactly_the_broken_items(assignment_id, variant_name, tmp
         # Only the notebooks the variant changes run: the others are the reference's, graded above.
         options = GradeOptions(**variant.options, synthetic=True, notebooks=touched_notebooks(variant))
         expected, partial = expected_losses(assignment, variant), set(variant.partial)
-    grade = grade_submission(assignment, open_submission(folder), options=options)
+    grade = grade_submission(assignment, open_submission(folder), options=options, sandbox="local")
     reasons = {item.id: f"{item.status}: {item.reason}" for item in grade.items}
     lost = lost_items(grade)
     assert lost == expected, {i: reasons[i] for i in lost ^ expected}

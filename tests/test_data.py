@@ -42,7 +42,7 @@ def test_synthetic_faces_and_landmarks_have_the_course_formats(source: Path):
     with np.load(source / landmarks.FILE) as arrays:
         assert arrays["train_images"].shape[1:] == (224, 224, 3) and arrays["train_images"].dtype == np.uint8
         assert arrays["test_landmarks"].shape[1:] == (68, 2)
-        assert 0 <= arrays["train_landmarks"].min() and arrays["train_landmarks"].max() < 224
+        assert arrays["train_landmarks"].min() >= 0 and arrays["train_landmarks"].max() < 224
 
 
 def test_missing_pieces_are_named(tmp_path: Path):
@@ -201,7 +201,7 @@ def test_a_dataset_is_one_module_found_by_its_name(tmp_path: Path, monkeypatch: 
     with pytest.raises(ImportError, match="brokendata.toy is not a dataset module: it lacks heldout"):
         data.registry(broken, "brokendata")
     assert sorted(data.DATASETS) == ALL == ["faces", "fashionmnist", "gtsrb", "landmarks", "svhn", "weights"]
-    assert all(module.NAME == name for name, module in data.DATASETS.items())
+    assert all(name == module.NAME for name, module in data.DATASETS.items())
 
 
 def test_a_rubric_naming_an_unknown_dataset_is_refused_with_the_known_ones():

@@ -207,7 +207,7 @@ def test_names_that_are_not_utf8_are_recovered_or_kept(tmp_path: Path):
     with zipfile.ZipFile(download, "w") as archive:  # placeholders of the same length, patched below
         archive.writestr("ZoXX Nandu_101_assignsubmission_file/trivial.ipynb", GOOD)
         archive.writestr("JosY Latin_102_assignsubmission_file/trivial.ipynb", GOOD)
-    raw = download.read_bytes().replace(b"ZoXX", "Zoë".encode("utf-8")).replace(b"JosY", b"Jos\xe9")
+    raw = download.read_bytes().replace(b"ZoXX", "Zoë".encode()).replace(b"JosY", b"Jos\xe9")
     download.write_bytes(raw)  # UTF-8 without the UTF-8 flag, and a latin-1 name
     with Intake([download], ["trivial.ipynb"]) as intake:
         names = sorted(c.student.name for c in intake.candidates)

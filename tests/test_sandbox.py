@@ -25,11 +25,11 @@ from autograder.grading.intake import open_submission
 from autograder.grading.pipeline import GradeOptions, grade_submission, start
 from autograder.marking.batch import grade_batch
 from autograder.sandboxes.backends import make_sandbox
+from autograder.sandboxes.resources import parse_memory
 from autograder.sandboxes.sandbox import (
     LocalSandbox,
     _processes_of,
     become_subreaper,
-    parse_memory,
 )
 
 from .conftest import CELLS, ROOT, TRIVIAL, run_cli, write_notebook

@@ -172,7 +172,8 @@ def write_moodle_sample(assignment: Assignment, folder: Path) -> tuple[Path, Pat
     late, one more than a week late, and one not at all."""
     archives = write_sample_batch(assignment, folder / "students")
     due = assignment.rubric.policy.due or datetime(2023, 10, 16, 9, 30, tzinfo=timezone.utc)
-    uploads, rows = [], []
+    uploads: list[Upload] = []
+    rows: list[tuple[str, str, datetime | None]] = []
     for number, archive in enumerate(archives, start=1):
         participant, name = str(1000000 + number), f"Student {number:02d} {archive.stem.split('_', 1)[1]}"
         late = {len(archives) - 1: timedelta(hours=3), len(archives): timedelta(days=9)}.get(

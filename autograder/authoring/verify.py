@@ -14,6 +14,7 @@ from ..course.assignment import Assignment
 from ..data import weights
 from ..grading.pipeline import GradeOptions, grade_submission, open_run
 from ..grading.record import Grade
+from ..sandboxes.sandbox import Sandbox
 
 
 @dataclass
@@ -40,11 +41,12 @@ def provenance(assignment: Assignment, options: GradeOptions, synthetic: bool, s
     return lines
 
 
-def verify(assignment: Assignment, *, options: GradeOptions) -> Verification:
-    """Grade the reference solutions with ``options``; the reference should earn every point."""
+def verify(assignment: Assignment, *, options: GradeOptions, sandbox: Sandbox | str = "auto") -> Verification:
+    """Grade the reference solutions with ``options`` in ``sandbox`` (a backend or its
+    name, ``auto`` as on the command line); the reference should earn every point."""
     began = time.monotonic()
     with open_run(assignment, assignment.reference_dir, options=options) as run:
-        grade = grade_submission(assignment, run.submission, options=options, data=run.data)
+        grade = grade_submission(assignment, run.submission, options=options, sandbox=sandbox, data=run.data)
         data = run.data
         lines = provenance(assignment, options, bool(data and data.synthetic), str(data.source) if data else "-")
     return Verification(grade, time.monotonic() - began, lines)

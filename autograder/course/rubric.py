@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..data import DATASETS
 from ..errors import RubricError
+from ..sandboxes import resources as kernel
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -156,7 +157,7 @@ class NotebookSpec(_Strict):
     questions: list[str] = Field(min_length=1)
     datasets: list[str] = Field(
         default_factory=list, description="datasets this notebook reads from its data folder",
-        json_schema_extra={"items": {"enum": sorted(DATASETS)}},
+        json_schema_extra={"items": {"enum": list(sorted(DATASETS))}},
     )
 
     @field_validator("datasets")
@@ -208,20 +209,33 @@ class Policy(_Strict):
 
 
 class Limits(_Strict):
+    """The limits of one run; what a kernel may use defaults to ``sandboxes.resources``'s."""
+
     cell_timeout_s: float = Field(default=600, gt=0)
     check_cell_timeout_s: float = Field(default=120, gt=0, description="per cell in a student's self-check")
     total_timeout_s: float = Field(default=3600, gt=0)
     probe_timeout_s: float = Field(default=120, gt=0)
     max_output_bytes: int = Field(default=1_000_000, gt=0, description="per cell, beyond it outputs are cut")
-    memory_mb: int = Field(default=8192, gt=0, description="memory of one kernel and what it starts")
-    cpus: float | None = Field(default=None, gt=0, description="CPU cores a kernel may use (Docker); none: all")
-    processes: int = Field(default=512, gt=0, description="processes and threads of one kernel")
-    scratch_mb: int = Field(default=2048, gt=0, description="disk a kernel may write in all: its copy of the "
-                            "submission and /tmp (per file where the host allows no private file system)")
+    memory_mb: int = Field(default=kernel.MEMORY_MB, ge=kernel.MIN_MEMORY_MB,
+                           description="memory of one kernel and what it starts")
+    cpus: float | None = Field(default=None, gt=0, description="CPU cores a kernel may use (Docker); "
+                               "none: all")
+    processes: int = Field(default=kernel.PROCESSES, gt=0, description="processes and threads of one kernel")
+    scratch_mb: int = Field(default=kernel.SCRATCH_MB, gt=0, description="disk a kernel may write in all: its "
+                            "copy of the submission and /tmp (per file where the host allows no private file system)")
     kernel_start_timeout_s: float = Field(default=300, gt=0, description="seconds a kernel may take to start; "
                                           "past it the grader, not the student, failed, and the submission is "
                                           "tried again")
-    gpus: str = Field(default="auto", description="auto (all GPUs when the machine has any), all, none, or indices")
+    gpus: str = Field(default=kernel.GPUS, description="auto (all GPUs when the machine has any), all, none, "
+                      "or indices")
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, value: str) -> str:
+        problem = kernel.gpu_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class DataSpec(_Strict):

@@ -41,7 +41,7 @@ def _generator_key() -> str:
     """Changes whenever a generator's code changes, so the cache never serves stale data."""
     sha = hashlib.sha256()
     for module in sorted(DATASETS.values(), key=lambda m: m.__name__):
-        sha.update(Path(module.__file__).read_bytes())
+        sha.update(Path(str(module.__file__)).read_bytes())
     return sha.hexdigest()[:12]
 
 

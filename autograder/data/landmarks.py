@@ -90,7 +90,8 @@ def _load(folder: Path) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
         images, points = arrays[f"{split}_images"], arrays[f"{split}_landmarks"]
         if images.shape[1:] != (SIZE, SIZE, 3) or points.shape[1:] != (POINTS, 2) or len(images) != len(points):
-            raise ValueError(f"{folder / FILE}: {split} images {images.shape} and landmarks {points.shape} do not match")
+            raise ValueError(f"{folder / FILE}: {split} images {images.shape} and landmarks {points.shape} "
+                             "do not match")
     return arrays
 
 
@@ -101,7 +102,7 @@ def missing(folder: Path) -> list[str]:
 def stage(source: Path, view: Path) -> None:
     arrays = _load(source)
     arrays["test_landmarks"] = np.zeros_like(arrays["test_landmarks"])
-    np.savez(view / FILE, **arrays)
+    np.savez(view / FILE, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
 
 
 def heldout(source: Path) -> np.ndarray:

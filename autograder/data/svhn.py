@@ -67,7 +67,7 @@ def _crop(label: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_split(path: Path, digits: np.ndarray, rng: np.random.Generator) -> None:
-    from scipy.io import savemat  # noqa: PLC0415 (slow to import, needed only here)
+    from scipy.io import savemat  # slow to import, needed only here
 
     images = np.stack([_crop(int(d), rng) for d in digits], axis=-1)  # 32 x 32 x 3 x N, as SVHN stores them
     labels = np.where(digits == 0, 10, digits).astype(np.uint8).reshape(-1, 1)
@@ -76,8 +76,8 @@ def write_split(path: Path, digits: np.ndarray, rng: np.random.Generator) -> Non
 
 def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(images N x 32 x 32 x 3, digits 0-9) from one of the .mat files."""
-    from scipy.io import loadmat  # noqa: PLC0415
-    from scipy.io.matlab import MatReadError  # noqa: PLC0415
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         arrays = loadmat(path)
@@ -109,7 +109,7 @@ def heldout(folder: Path) -> np.ndarray:
 
 def stage(source: Path, view: Path) -> None:
     """The training file as it is; the test file with every label 10."""
-    from scipy.io import loadmat, savemat  # noqa: PLC0415
+    from scipy.io import loadmat, savemat
 
     root(view).mkdir(parents=True, exist_ok=True)
     shutil.copy2(root(source) / FILES["train"], root(view) / FILES["train"])

@@ -19,14 +19,14 @@ TINY_VIT_FILE = "vit_tiny.pth"
 
 
 def synth(folder: Path, *, scale: str, seed: int) -> list[Path]:
-    import torch  # noqa: PLC0415 (torch loads slowly; only needed here)
-    from torchvision.models import VisionTransformer  # noqa: PLC0415
+    import torch
+    from torchvision.models import VisionTransformer
 
     torch.manual_seed(seed + 23)
     (folder / FOLDER).mkdir(exist_ok=True)
     torch.save(VisionTransformer(**TINY_VIT).state_dict(), folder / FOLDER / TINY_VIT_FILE)
     if scale == "full":  # the architecture the handout uses, randomly initialised (330 MB)
-        from torchvision.models import vit_b_16  # noqa: PLC0415
+        from torchvision.models import vit_b_16
 
         torch.save(vit_b_16().state_dict(), folder / FOLDER / "vit_b_16.pth")
     return [folder / FOLDER]
@@ -42,6 +42,6 @@ def stage(source: Path, view: Path) -> None:
 
 def load_state(source: Path, name: str) -> dict:
     """A weights file as the course provides it (trusted side)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     return torch.load(source / FOLDER / name, map_location="cpu", weights_only=True)

@@ -9,7 +9,7 @@ run a grader-supplied probe in the student's namespace. Requests and replies are
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from jupyter_core.utils import run_sync
 
@@ -159,7 +159,7 @@ class KernelChannel:
         return await self._arequest({"op": "get", "name": name}, name, timeout)
 
     async def adescribe(self, name: str) -> dict[str, Any]:
-        return await self._arequest({"op": "describe", "name": name}, name, None)
+        return cast(dict[str, Any], await self._arequest({"op": "describe", "name": name}, name, None))
 
     async def aprobe(
         self, source: str, *args: Any, entry: str = "probe", timeout: float | None = None, **kwargs: Any

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -115,21 +115,21 @@ class _GradingClient(NotebookClient):
 
 
 def _marker(text: str) -> NotebookNode:
-    return nbformat.v4.new_output("stream", name="stderr", text=f"{MARKER} {text}\n")
+    return cast(NotebookNode, nbformat.v4.new_output("stream", name="stderr", text=f"{MARKER} {text}\n"))
 
 
 def inject_parameters(nb: NotebookNode, parameters: dict[str, Any]) -> NotebookNode:
     """Insert the grader's parameter values after the ``parameters`` cell (papermill)."""
     if not parameters:
         return nb
-    from papermill.parameterize import parameterize_notebook  # noqa: PLC0415 (costs 0.25 s)
+    from papermill.parameterize import parameterize_notebook
 
     nb.metadata.setdefault("papermill", {})
     for cell in nb.cells:  # papermill reads every cell's tags
         cell.metadata.setdefault("tags", [])
-    return parameterize_notebook(
+    return cast(NotebookNode, parameterize_notebook(
         nb, parameters, kernel_name="python3", language="python", comment="Parameters set by the grader"
-    )
+    ))
 
 
 class LiveNotebook:
@@ -168,6 +168,8 @@ class LiveNotebook:
 async def _responds(client: _GradingClient, wait: float) -> bool:
     """Whether the kernel answers a kernel_info request within ``wait`` seconds."""
     kc = client.kc
+    if kc is None:
+        return False
     msg_id = kc.kernel_info()
     deadline = time.monotonic() + wait
     while (left := deadline - time.monotonic()) > 0:
@@ -213,13 +215,14 @@ async def run_notebook(
     run = NotebookRun(name=name)
     started = time.monotonic()
     deadline = started + total_timeout
-    limits: dict[str, float] = {}
+    limits: dict[str, Any] = {}  # the last cell's limit: which one, and its seconds
 
     def cell_limit(cell: NotebookNode) -> float:
         left = deadline - time.monotonic()
         limits["which"] = "per-cell" if cell_timeout <= left else "total"
-        limits["seconds"] = round(max(0.1, min(cell_timeout, left)), 1)
-        return limits["seconds"]
+        seconds: float = round(max(0.1, min(cell_timeout, left)), 1)
+        limits["seconds"] = seconds
+        return seconds
 
     client = _GradingClient(
         nb,
@@ -274,8 +277,10 @@ async def run_notebook(
         dropped = client.dropped_bytes.get(index)
         if dropped:
             run.truncated_cells.append(record.number)
-            cell.outputs.append(_marker(f"output cut: {dropped} bytes beyond the {max_output_bytes}-byte limit per cell"))
-        reply = (client.last_reply or {}).get("content", {})
+            cut = f"output cut: {dropped} bytes beyond the {max_output_bytes}-byte limit per cell"
+            cell.outputs.append(_marker(cut))
+        last: dict[str, Any] = client.last_reply or {}
+        reply: dict[str, Any] = last.get("content", {})
         if record.status == "ok" and reply.get("status") == "error":
             if reply.get("ename") == TIMEOUT_ENAME:
                 record.status = "timeout"

@@ -24,7 +24,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from ..errors import UsageError
-from .moodle import Student, is_download, parse_entry, split_download
+from .moodle import Student as Student  # who submitted: a record of intake
+from .moodle import is_download, parse_entry, split_download
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 2 << 30
@@ -67,12 +68,13 @@ class Submission:
             return []
         if self.root.is_file():
             return [self.root]
+        root = self.root
         found = [
             path
-            for path in self.root.rglob("*.ipynb")
-            if path.is_file() and not (_IGNORED_PARTS & set(path.relative_to(self.root).parts))
+            for path in root.rglob("*.ipynb")
+            if path.is_file() and not (_IGNORED_PARTS & set(path.relative_to(root).parts))
         ]
-        return sorted(found, key=lambda p: (len(p.relative_to(self.root).parts), str(p)))
+        return sorted(found, key=lambda p: (len(p.relative_to(root).parts), str(p)))
 
     def close(self) -> None:
         if self._scratch is not None:

@@ -19,9 +19,12 @@ from nbformat import NotebookNode
 
 from ..course.assignment import Assignment
 from ..course.rubric import Limits, Rubric
+from ..data import SCALES
 from ..data.context import DataContext, cache_root, open_data
-from ..errors import AssignmentError, GraderError, KernelStartError
-from ..sandboxes.sandbox import LocalSandbox, Place, Resources, Sandbox, private_dir
+from ..errors import AssignmentError, GraderError, KernelStartError, UsageError
+from ..sandboxes.backends import as_sandbox
+from ..sandboxes.resources import MIN_MEMORY_MB, Resources, gpu_problem
+from ..sandboxes.sandbox import Place, Sandbox, private_dir
 from ..sandboxes.scratch import make_temp
 from .channel import KernelChannel
 from .check import run_checks
@@ -29,13 +32,18 @@ from .execute import LiveNotebook, execute_notebook
 from .intake import Candidate, Submission, open_submission
 from .outcomes import CheckSession
 from .preflight import preflight
+from .record import Grade
 from .report import write_submission
-from .score import Grade, score
+from .score import score
 
 
 @dataclass(frozen=True)
 class GradeOptions:
-    """How to grade; ``None`` limits mean the rubric's own."""
+    """How to grade; ``None`` limits mean the rubric's own.
+
+    Checked when made: a bad value is a ``UsageError`` naming it as ``names`` says the
+    caller calls it (the command line gives its flags), else as this class's field.
+    """
 
     cell_timeout_s: float | None = None
     total_timeout_s: float | None = None
@@ -52,6 +60,29 @@ class GradeOptions:
     kernel_start_timeout_s: float | None = None
     gpus: str | None = None  # auto | all | none | indices
     hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # field -> the caller's name
+
+    def __post_init__(self) -> None:
+        for name in ("cell_timeout_s", "total_timeout_s", "probe_timeout_s", "kernel_start_timeout_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                self._refuse(name, value, "must be a positive number of seconds")
+        if self.memory_mb is not None and self.memory_mb < MIN_MEMORY_MB:
+            self._refuse("memory_mb", self.memory_mb, f"a kernel needs at least {MIN_MEMORY_MB} MB")
+        if self.scratch_mb is not None and self.scratch_mb <= 0:
+            self._refuse("scratch_mb", self.scratch_mb, "must be a positive number of megabytes")
+        if self.gpus is not None and gpu_problem(self.gpus):
+            self._refuse("gpus", self.gpus, gpu_problem(self.gpus) or "")
+        if self.synthetic_scale is not None and self.synthetic_scale not in SCALES:
+            self._refuse("synthetic_scale", self.synthetic_scale, f"expected one of {', '.join(SCALES)}")
+        for key in self.parameters:
+            if not (isinstance(key, str) and key.isidentifier()):
+                self._refuse("parameters", key, "a parameters cell sets Python names")
+        if isinstance(self.notebooks, str):
+            self._refuse("notebooks", self.notebooks, "expected a tuple of notebook names")
+
+    def _refuse(self, name: str, value: object, problem: str) -> None:
+        raise UsageError(f"{self.names.get(name, f'GradeOptions.{name}')} {value!r}: {problem}")
 
     def open_data(self, rubric: Rubric) -> DataContext | None:
         """The datasets the graded notebooks read; None when they read none."""
@@ -164,7 +195,7 @@ def start(
     submission: Submission,
     *,
     options: GradeOptions,
-    sandbox: Sandbox | None = None,
+    sandbox: Sandbox | str = "auto",
     data: DataContext | None = None,
 ) -> Started:
     """Stages intake → preflight → execute: every expected notebook run, kernels kept alive.
@@ -172,7 +203,7 @@ def start(
     ``data`` is the run's datasets (see ``GradeOptions.open_data``); required when the
     rubric lists datasets.
     """
-    sandbox = sandbox or LocalSandbox()
+    sandbox = as_sandbox(sandbox)
     rubric = assignment.rubric
     if rubric.datasets(options.notebooks) and data is None:
         raise GraderError(f"{assignment.id} reads datasets but none were opened for this run")
@@ -251,7 +282,7 @@ def grade_submission(
     source: Path | Candidate | Submission,
     *,
     options: GradeOptions = GradeOptions(),
-    sandbox: Sandbox | None = None,
+    sandbox: Sandbox | str = "auto",
     out: Path | None = None,
     data: DataContext | None = None,
 ) -> Grade:
@@ -260,6 +291,8 @@ def grade_submission(
 
     The submission is opened and closed here (one already opened is left to its owner);
     so are the datasets, unless ``data`` (opened once for a whole batch) is given.
+    ``sandbox`` is a backend or its name; ``auto``, as on the command line, is Docker when
+    its engine and the grading image are here, else local.
     """
     with open_run(assignment, source, options=options, data=data) as run:
         return _grade(assignment, run.submission, options=options, sandbox=sandbox, out=out, data=run.data)
@@ -308,7 +341,7 @@ def _grade(
     submission: Submission,
     *,
     options: GradeOptions,
-    sandbox: Sandbox | None,
+    sandbox: Sandbox | str,
     out: Path | None,
     data: DataContext | None,
 ) -> Grade:

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -95,7 +96,7 @@ def read_notebook(path: Path) -> NotebookNode:
     for cell in nb.cells:
         if cell.get("cell_type") == "code" and not isinstance(cell.get("source"), str):
             raise ValueError("a code cell has no source")
-    return nb
+    return cast(NotebookNode, nb)
 
 
 def unsaved_outputs(nb: NotebookNode) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from ..course.assignment import Assignment
 from ..course.rubric import Item, Tolerance
 from ..data.context import DataContext
 from ..errors import AssignmentError, StudentCodeError, StudentRaised
+from ..sandboxes.backends import SANDBOXES
 from .channel import KernelChannel
 from .outcomes import SESSION_KEY, CheckSession, Measurement, TestOutcome
 from .record import Status
@@ -54,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="assignment id or rubric folder (default: the folder above the checks)",
     )
     group.addoption("--ag-public-only", action="store_true", help="only public items")
+    group.addoption("--ag-sandbox", choices=SANDBOXES, default="auto",
+                    help="where the submission runs, as autograder grade's --sandbox (default: auto)")
     group.addoption("--ag-data", metavar="DIR",
                     help="the course's data folder (default: small synthetic stand-ins of the datasets)")
 
@@ -62,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "item(id): the rubric item this check scores")
     submission = config.getoption("--ag-submission", None)
     if submission and _session(config) is None:
-        from .standalone import start_session  # noqa: PLC0415 (only for direct runs)
+        from .standalone import start_session  # only for direct runs
 
         config.stash[SESSION_KEY] = start_session(config, submission)
 
@@ -227,7 +230,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     grading = _session(config)
     if grading is None or not config.getoption("--ag-submission", None):
         return
-    from .standalone import summary_lines  # noqa: PLC0415
+    from .standalone import summary_lines
 
     terminalreporter.section("autograder")
     for line in summary_lines(grading):

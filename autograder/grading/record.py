@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .intake import Student
+from .moodle import Student
 
 if TYPE_CHECKING:
     from ..course.rubric import Policy

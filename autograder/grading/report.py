@@ -11,7 +11,7 @@ import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -21,7 +21,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..atomic import atomic_write
-from .intake import Student
+from .moodle import Student
 from .record import Grade, ItemGrade, Level, Status
 
 GRADE_FILE = "grade.json"
@@ -124,7 +124,7 @@ def _with_note(nb: NotebookNode, data: str) -> NotebookNode:
     cell = nbformat.v4.new_markdown_cell(f"{text} {data}".strip(), metadata={"tags": [NOTE_TAG]})
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
         cell.pop("id", None)  # cell ids came with nbformat 4.5
-    copy = nbformat.from_dict(nb)
+    copy = cast(NotebookNode, nbformat.from_dict(nb))
     copy.cells.insert(0, cell)
     return copy
 

@@ -73,7 +73,7 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
     return grade
 
 
-def _blank(item: Item, question_id: str, status: str, reason: str = "") -> ItemGrade:
+def _blank(item: Item, question_id: str, status: Status, reason: str = "") -> ItemGrade:
     return ItemGrade(
         id=item.id,
         question=question_id,

@@ -43,7 +43,8 @@ def start_session(config: pytest.Config, path: str) -> CheckSession:
                            data_dir=Path(data_dir) if data_dir else None, synthetic=not data_dir)
     run = open_run(assignment, target, options=options)
     try:
-        started = start(assignment, run.submission, options=options, data=run.data)
+        started = start(assignment, run.submission, options=options, data=run.data,
+                        sandbox=config.getoption("--ag-sandbox", None) or "auto")
     except BaseException:
         run.close()
         raise

@@ -37,7 +37,9 @@ from ..grading.intake import (
 from ..grading.pipeline import GradeOptions, grade_submission
 from ..grading.record import Status
 from ..grading.report import ERROR_FILE, load_grade, load_grades, write_batch_summary
-from ..sandboxes.sandbox import LocalSandbox, Sandbox, gpu_count
+from ..sandboxes.backends import as_sandbox
+from ..sandboxes.resources import gpu_count
+from ..sandboxes.sandbox import Sandbox
 
 
 @dataclass
@@ -101,15 +103,21 @@ def grade_batch(
     out_dir: Path,
     options: GradeOptions = GradeOptions(),
     regrade: bool = False,
-    sandbox: Sandbox | None = None,
-    workers: int = 1,
+    sandbox: Sandbox | str = "auto",
+    workers: int | None = None,
     events: BatchEvents | None = None,
 ) -> list[BatchEntry]:
-    """Grade every submission under ``paths`` into ``out_dir``, one result folder each."""
+    """Grade every submission under ``paths`` into ``out_dir``, one result folder each.
+
+    The defaults are the command line's: ``sandbox`` a backend or its name (``auto``:
+    Docker when its engine and the grading image are here, else local), ``workers``
+    submissions at once (``None``: one per GPU, one without GPUs).
+    """
     events = events or BatchEvents()
     rubric = assignment.rubric  # validated before any work
     check_arguments(assignment, paths, options)
-    sandbox = sandbox or LocalSandbox()
+    sandbox = as_sandbox(sandbox)
+    workers = workers or default_workers()
     sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
     options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Literal
 
 from dateutil import parser as dateparser
 
@@ -38,7 +39,7 @@ def _php(rows: list[list[str]], newline: str) -> str:
     return "".join(",".join(_php_field(v) for v in row) + newline for row in rows)
 
 
-def _python(quoting: int) -> Callable[[list[list[str]], str], str]:
+def _python(quoting: Literal[0, 1, 2, 3]) -> Callable[[list[list[str]], str], str]:
     def write(rows: list[list[str]], newline: str) -> str:
         buffer = io.StringIO()
         csv.writer(buffer, quoting=quoting, lineterminator=newline).writerows(rows)

@@ -26,6 +26,12 @@ BACKENDS: dict[str, Callable[[str | None], Sandbox]] = {"docker": _docker, "loca
 SANDBOXES = ("auto", *sorted(BACKENDS))
 
 
+def as_sandbox(choice: Sandbox | str) -> Sandbox:
+    """A sandbox given, or the backend a name chooses (the library's default is ``auto``,
+    as the command line's is)."""
+    return make_sandbox(choice) if isinstance(choice, str) else choice
+
+
 def make_sandbox(kind: str = "auto", *, image: str | None = None) -> Sandbox:
     """The backend ``kind`` names (``auto``: Docker if it can run here, else local)."""
     if kind == "auto":

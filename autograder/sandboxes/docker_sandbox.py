@@ -49,10 +49,10 @@ _STAGED = "/submission"
 def _client() -> Any:
     import docker  # imported here: the local backend and students never need it
 
-    return docker.from_env(timeout=120)
+    return docker.from_env(timeout=120)  # type: ignore[attr-defined]
 
 
-class DockerProvisioner(LocalProvisioner):  # type: ignore[misc]
+class DockerProvisioner(LocalProvisioner):
     """Start, signal, poll and remove the kernel's container."""
 
     sandbox: DockerSandbox

@@ -35,6 +35,7 @@ from ..errors import GraderError, UsageError
 from . import bwrap
 from .cgroups import Group
 from .cgroups import remove_stale as remove_stale_groups
+from .resources import Resources, has_nvidia_gpu
 from .scratch import alive, make_temp, remove_stale
 
 #: Environment the kernel gets; nothing else of the grader's environment is passed on.
@@ -47,32 +48,6 @@ _PASSED_ON = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREAD
 #: The unprivileged user a root grader runs students' code as (no account needs to exist).
 DEFAULT_UID = 61000
 MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one kernel may use. ``None`` leaves a resource unlimited."""
-
-    memory_mb: int | None = 8192
-    cpus: float | None = None
-    processes: int | None = 512
-    scratch_mb: int | None = 2048  # the kernel's writable scratch area in all (its copy of the submission, /tmp)
-    gpus: str = "auto"  # auto (all when the machine has any) | all | none | comma-separated indices
-    cpu_seconds: float | None = None
-
-    def gpu_indices(self, machine_has_gpu: bool | None = None) -> list[str] | None:
-        """``None`` for all GPUs, else the indices (empty for none)."""
-        value = self.gpus.strip().lower()
-        if value == "auto":
-            value = "all" if (has_nvidia_gpu() if machine_has_gpu is None else machine_has_gpu) else "none"
-        if value == "all":
-            return None
-        if value in ("", "none"):
-            return []
-        indices = [part.strip() for part in value.split(",")]
-        if not all(part.isdigit() for part in indices):
-            raise UsageError(f"--gpus {self.gpus!r}: expected all, none, or GPU indices such as 0 or 0,1")
-        return indices
 
 
 @dataclass
@@ -181,18 +156,6 @@ def hand_over(workdir: Path, readonly: list[Path], uid: int | None) -> None:
                 path.chmod(0o755 if path.is_dir() else 0o644)
     for path in [workdir, *workdir.rglob("*")]:
         os.lchown(path, uid, uid)
-
-
-def has_nvidia_gpu() -> bool:
-    """Whether this machine shows an NVIDIA GPU to its processes."""
-    return Path("/dev/nvidiactl").exists()
-
-
-def gpu_count() -> int:
-    """How many NVIDIA GPUs this machine has (device nodes /dev/nvidia0, 1, ...)."""
-    if not has_nvidia_gpu():
-        return 0
-    return len([p for p in Path("/dev").glob("nvidia[0-9]*") if p.name[len("nvidia"):].isdigit()])
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -579,20 +542,6 @@ def _processes_of(uid: int) -> tuple[list[int], list[int]]:
         elif fields.get("PPid", "").strip() == me:
             zombies.append(int(entry.name))
     return living, zombies
-
-
-def parse_memory(text: str) -> int:
-    """Megabytes from 8g, 512m or a plain number of megabytes."""
-    value = text.strip().lower().removesuffix("b")
-    scale = {"g": 1024, "m": 1, "t": 1024 * 1024}.get(value[-1:], None)
-    number = value[:-1] if scale else value
-    try:
-        megabytes = float(number) * (scale or 1)
-    except ValueError:
-        raise UsageError(f"--memory {text!r}: expected a size such as 8g or 512m") from None
-    if megabytes < 64:
-        raise UsageError(f"--memory {text!r}: a kernel needs at least 64m")
-    return int(megabytes)
 
 
 def private_dir(prefix: str = "kernel-") -> Path:

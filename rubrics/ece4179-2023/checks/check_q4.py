@@ -19,7 +19,8 @@ def probe():
     except (OSError, TypeError):
         source = ""
     return {
-        "layers": [[type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)] for m in leaves],
+        "layers": [[type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)]
+                   for m in leaves],
         "functional_leaky_relu": "leaky_relu" in source,
     }
 '''
@@ -72,7 +73,8 @@ def test_architecture(nb, given):
         )
     kinds = {kind for kind, _, _ in found["layers"]}
     if "LeakyReLU" not in kinds and not found["functional_leaky_relu"]:
-        raise CheckFailed(f"Table 3 asks for Leaky ReLU; dae uses {', '.join(sorted(kinds - {'Linear'})) or 'no activation'}")
+        used = ", ".join(sorted(kinds - {"Linear"})) or "no activation"
+        raise CheckFailed(f"Table 3 asks for Leaky ReLU; dae uses {used}")
 
 
 @pytest.mark.item("4.3")
@@ -105,4 +107,5 @@ def test_denoising_gain(nb, data, given, measure):
     noisy = np.clip(clean + rng.normal(0, given["noise_std"], clean.shape), 0, 1).astype(np.float32)
     rebuilt = as_array(nb.probe(DENOISE_PROBE, noisy), "dae's reconstructions", shape=clean.shape)
     before, after = db(noisy, clean), db(rebuilt, clean)
-    measure(after - before, note=f"PSNR {before:.2f} dB noisy, {after:.2f} dB reconstructed, {len(clean)} held-out faces")
+    measure(after - before,
+            note=f"PSNR {before:.2f} dB noisy, {after:.2f} dB reconstructed, {len(clean)} held-out faces")

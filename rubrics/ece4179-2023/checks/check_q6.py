@@ -35,7 +35,7 @@ SETTINGS = [(4, 2), (5, 3), (6, 6), (3, 1), (8, 5)]
 def network():
     """The grader's copy of the small network the probe builds in the kernel."""
     scope: dict = {}
-    exec(NETWORK, scope)  # noqa: S102 (the grader's own code, shared with the probe)
+    exec(NETWORK, scope)  # the grader's own code, shared with the probe
     torch.manual_seed(61)
     return scope["make"]().eval()
 

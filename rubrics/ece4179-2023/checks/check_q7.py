@@ -98,6 +98,7 @@ def test_head_gives_136_numbers(nb, data):
 @pytest.mark.item("7.4")
 def test_landmark_error(nb, data, given, measure):
     truth = landmarks.heldout(data.source)
-    predicted = nb.probe(PREDICT_PROBE, str(data.view / landmarks.FILE), len(truth), 64, timeout=given["probe_timeout_s"])
+    predicted = nb.probe(PREDICT_PROBE, str(data.view / landmarks.FILE), len(truth), 64,
+                         timeout=given["probe_timeout_s"])
     predicted = as_array(predicted, "to_pixels(model(...)) on the test images", shape=truth.shape)
     measure(float(np.mean((predicted - truth) ** 2)), note=f"{len(truth)} test images")
