@@ -22,7 +22,7 @@ from .grading.pipeline import GradeOptions, grade_submission
 from .grading.preflight import notebooks_given
 from .grading.record import Status
 from .grading.report import render_check
-from .marking.batch import BatchEntry, check_arguments, grade_batch
+from .marking.batch import BatchEntry, EntryStatus, check_arguments, grade_batch
 from .marking.progress import (
     batch_display,
     exit_code,
@@ -142,7 +142,7 @@ def _exit_status(entries: list[BatchEntry], refusals: list[str]) -> None:
     if refusals:
         raise SubmissionError(f"{len(refusals)} input(s) hold nothing to grade (the rest was graded): "
                               + "; ".join(refusals))
-    if any(entry.status == "error" for entry in entries):
+    if any(entry.status is EntryStatus.ERROR for entry in entries):
         sys.exit(4)
 
 

@@ -17,6 +17,12 @@ from autograder.sandboxes.sandbox import LocalSandbox, Place, private_dir
 
 from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
 
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # With pytest-xdist each worker's kernels get their share of the cores, not all of
+    # them each (PyTorch would run as many threads per kernel as there are cores).
+    share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+
 pytest_plugins = ["pytester"]  # the plugin's rules are tested with pytester (tests/test_plugin.py)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +60,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 
 @pytest.fixture(scope="session", autouse=True)
 def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Synthetic datasets are generated once per test session, outside the user's cache."""
-    folder = tmp_path_factory.mktemp("autograder-cache")
+    """Synthetic datasets are generated once per test session, outside the user's cache;
+    with pytest-xdist, once for all the workers (the cache's lock makes them wait for it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "autograder-cache"  # the run's, shared by its workers
+    else:
+        folder = tmp_path_factory.mktemp("autograder-cache")
     os.environ[CACHE_ENV] = str(folder)  # the command-line processes the tests start inherit it
     # the grader's own failures are tried again; in tests, after short pauses (the batches they start inherit it)
     os.environ.setdefault("AUTOGRADER_RETRY_WAITS", "1,1")

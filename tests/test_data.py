@@ -210,3 +210,32 @@ def test_a_rubric_naming_an_unknown_dataset_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown dataset 'mnist'; known: faces, fashionmnist, gtsrb"):
         NotebookSpec(file="a.ipynb", questions=["1"], datasets=["gtsrb", "mnist"])
     assert NotebookSpec(file="a.ipynb", questions=["1"], datasets=["svhn"]).datasets == ["svhn"]
+
+
+def test_graders_sharing_the_cache_generate_a_dataset_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Two graders needing the same stand-in at once: one makes it, the other waits for it
+    (it never replaces files the first one's grading is reading)."""
+    import threading
+    import time
+
+    from autograder.data import context
+
+    monkeypatch.setenv(context.CACHE_ENV, str(tmp_path / "cache"))
+    made: list[int] = []
+
+    def slow_synth(name: str, folder: Path, *, scale: str) -> list[Path]:
+        made.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for the second grader to arrive while it is made
+        (folder / "images").mkdir()
+        (folder / "images" / "0.png").write_bytes(b"png")
+        return [folder / "images"]
+
+    monkeypatch.setattr(context, "synth", slow_synth)
+    found: list[Path] = []
+    graders = [threading.Thread(target=lambda: found.append(synthetic_source(["gtsrb"]))) for _ in range(2)]
+    for grader in graders:
+        grader.start()
+    for grader in graders:
+        grader.join(timeout=30)
+    assert len(made) == 1 and len(found) == 2 and found[0] == found[1]
+    assert (found[0] / "images" / "0.png").read_bytes() == b"png"

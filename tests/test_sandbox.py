@@ -385,9 +385,10 @@ def test_memory_sizes_parse():
 
 
 @pytest.mark.skipif(not ROOT_USER, reason="sandbox users exist only when the grader runs as root")
-def test_two_graders_on_one_machine_never_share_a_sandbox_user():
+def test_two_graders_on_one_machine_never_share_a_sandbox_user(tmp_path, monkeypatch):
     first, second = LocalSandbox(), LocalSandbox()
     first.check()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # a grader with a TMPDIR of its own
     second.check()  # the first still holds its user: the second takes the next one
     assert first.uid != second.uid
     sleeper = subprocess.Popen(["sleep", "60"], user=first.uid, group=first.uid)

@@ -8,6 +8,7 @@ read held-out labels from the source, which no kernel is given.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -46,20 +47,29 @@ def _generator_key() -> str:
 
 
 def synthetic_source(names: list[str], *, scale: str = "small") -> Path:
-    """Synthetic stand-ins for ``names``, generated into the cache on first use."""
+    """Synthetic stand-ins for ``names``, generated into the cache on first use.
+
+    Graders on one machine share the cache: a dataset is generated under a lock, by the
+    first grader that needs it, and the others wait for it rather than replacing files a
+    running grading reads.
+    """
     folder = private_cache() / "synthetic" / f"{scale}-{_generator_key()}"
     for name in names:
         done = folder / f".{name}.done"
         if done.exists():
             continue
-        partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=_ensure(folder)))
-        for entry in synth(name, partial, scale=scale):
-            target = folder / entry.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            os.replace(entry, target)
-        shutil.rmtree(partial, ignore_errors=True)
-        done.touch()
+        with open(_ensure(folder) / f".{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when this process ends
+            if done.exists():  # made while this grader waited
+                continue
+            partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
+            for entry in synth(name, partial, scale=scale):
+                target = folder / entry.name
+                if target.exists():  # what a killed grader left half made
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+                os.replace(entry, target)
+            shutil.rmtree(partial, ignore_errors=True)
+            done.touch()
     return folder
 
 

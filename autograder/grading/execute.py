@@ -23,6 +23,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from .record import CellStatus
+
 TIMEOUT_ENAME = "CellTimeoutError"
 MARKER = "[autograder]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -40,7 +42,7 @@ class CellRun:
     """What happened to one code cell. ``number`` counts cells as the student sees them (from 1)."""
 
     number: int
-    status: str  # ok | error | timeout | skipped | died
+    status: CellStatus
     seconds: float = 0.0
     ename: str = ""
     evalue: str = ""
@@ -49,10 +51,10 @@ class CellRun:
     source: str = ""
 
     def summary(self) -> str:
-        if self.status == "error":
+        if self.status is CellStatus.ERROR:
             text = f"cell {self.number} failed with {self.ename}: {self.evalue}".rstrip(": ")
             return f"{text} ({self.note})" if self.note else text
-        if self.status in ("timeout", "died", "skipped"):
+        if self.status in (CellStatus.TIMEOUT, CellStatus.DIED, CellStatus.SKIPPED):
             return f"cell {self.number}: {self.note}"
         return f"cell {self.number} ran"
 
@@ -71,7 +73,7 @@ class NotebookRun:
 
     @property
     def failed(self) -> list[CellRun]:
-        return [cell for cell in self.cells if cell.status in ("error", "timeout", "died")]
+        return [cell for cell in self.cells if cell.status in (CellStatus.ERROR, CellStatus.TIMEOUT, CellStatus.DIED)]
 
     def hint_for(self, name: str) -> str:
         """Why ``name`` may be missing: the failing cell that defines it, else the first failure."""
@@ -254,21 +256,21 @@ async def run_notebook(
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
-        record = CellRun(number=numbers[index], status="ok", source=cell.source)
+        record = CellRun(number=numbers[index], status=CellStatus.OK, source=cell.source)
         run.cells.append(record)
         if stop_reason:
-            record.status, record.note = "skipped", stop_reason
+            record.status, record.note = CellStatus.SKIPPED, stop_reason
             continue
         if deadline - time.monotonic() <= 0:
             stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
-            record.status, record.note = "skipped", stop_reason
+            record.status, record.note = CellStatus.SKIPPED, stop_reason
             continue
         client.last_reply = None
         cell_started = time.monotonic()
         try:
             await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         except DeadKernelError:
-            record.status = "died"
+            record.status = CellStatus.DIED
             record.note = "the kernel died while this cell ran (crash, exit or memory limit)"
             stop_reason = "not run: the kernel died in an earlier cell"
             run.problem = f"the kernel died while running cell {record.number}"
@@ -281,9 +283,9 @@ async def run_notebook(
             cell.outputs.append(_marker(cut))
         last: dict[str, Any] = client.last_reply or {}
         reply: dict[str, Any] = last.get("content", {})
-        if record.status == "ok" and reply.get("status") == "error":
+        if record.status is CellStatus.OK and reply.get("status") == "error":
             if reply.get("ename") == TIMEOUT_ENAME:
-                record.status = "timeout"
+                record.status = CellStatus.TIMEOUT
                 record.note = f"stopped after {limits['seconds']:g} s ({limits['which']} time limit)"
                 cell.outputs.append(_marker(f"this cell was {record.note}"))
                 cell.metadata["autograder"] = {"status": "timeout", "limit_s": limits["seconds"]}
@@ -294,7 +296,7 @@ async def run_notebook(
                     run.problem = f"the kernel stopped responding after cell {record.number} timed out"
                     await live.ashutdown()
             else:
-                record.status = "error"
+                record.status = CellStatus.ERROR
                 record.ename = str(reply.get("ename", ""))
                 evalue = strip_ansi(str(reply.get("evalue", "")))[:500]
                 record.evalue = _IPYTHON_FILE.sub(r"(line \1)", evalue)
@@ -302,7 +304,7 @@ async def run_notebook(
                 record.traceback = [line for line in lines if line.strip("- ")][-_TRACEBACK_LINES:]
                 if "No space left on device" in record.evalue or "[Errno 28]" in record.evalue:
                     record.note = "the kernel's disk space is used up (the sandbox's scratch limit)"
-    if not run.problem and any(c.status == "skipped" for c in run.cells):
+    if not run.problem and any(c.status is CellStatus.SKIPPED for c in run.cells):
         run.problem = stop_reason.removeprefix("not run: ")
     run.seconds = time.monotonic() - started
     return live

@@ -54,6 +54,22 @@ class Status(str, Enum):
 _AUTOMATIC = frozenset({Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR})
 
 
+class CellStatus(str, Enum):
+    """What became of one code cell when its notebook ran."""
+
+    OK = "ok"
+    ERROR = "error"  # it raised
+    TIMEOUT = "timeout"  # stopped at the limit per cell
+    DIED = "died"  # the kernel died in it
+    SKIPPED = "skipped"  # not run: an earlier cell stopped the notebook
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 class Level(str, Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -89,11 +105,14 @@ class CellProblem:
     """A code cell that did not run cleanly."""
 
     cell: int
-    status: str  # error | timeout | died | skipped
+    status: CellStatus
     seconds: float = 0.0
     error: str = ""
     note: str = ""
     traceback_tail: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = CellStatus(self.status)
 
 
 @dataclass
@@ -114,7 +133,7 @@ class NotebookSummary:
     @property
     def stopped(self) -> list[CellProblem]:
         """Cells that ran into a fault (not the ones left unrun after it)."""
-        return [cell for cell in self.cells_not_ok if cell.status != "skipped"]
+        return [cell for cell in self.cells_not_ok if cell.status is not CellStatus.SKIPPED]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from rich.text import Text
 from .. import __version__
 from ..atomic import atomic_write
 from .moodle import Student
-from .record import Grade, ItemGrade, Level, Status
+from .record import CellStatus, Grade, ItemGrade, Level, Status
 
 GRADE_FILE = "grade.json"
 SUMMARY_FILE = "summary.txt"
@@ -196,10 +196,10 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
         table.add_row(item.id, _points(item), Text(item.status, style=_STYLE.get(item.status, "")), item.reason)
     console.print(table if checked else "  none in the notebooks given")
     for notebook in grade.notebooks:
-        for cell in (c for c in notebook.cells_not_ok if c.status == "timeout"):
+        for cell in (c for c in notebook.cells_not_ok if c.status is CellStatus.TIMEOUT):
             console.print(f"  {notebook.notebook}: cell {cell.cell} was stopped after {cell_timeout:g} s, the "
                           "self-check's limit per cell (--cell-timeout to allow more)", highlight=False)
-        for cell in (c for c in notebook.cells_not_ok if c.status in ("error", "died")):
+        for cell in (c for c in notebook.cells_not_ok if c.status in (CellStatus.ERROR, CellStatus.DIED)):
             console.print(f"  {notebook.notebook}: cell {cell.cell}: {cell.error or cell.note}", highlight=False)
         if notebook.problem:
             console.print(f"  {notebook.notebook}: {notebook.problem}", highlight=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..course.rubric import Item, Metric, Question
 from .execute import NotebookRun
 from .outcomes import CheckSession, Measurement, TestOutcome
-from .record import CellProblem, Grade, ItemGrade, NotebookSummary, Status
+from .record import CellProblem, CellStatus, Grade, ItemGrade, NotebookSummary, Status
 
 
 def _fmt(value: float) -> str:
@@ -148,7 +148,7 @@ def notebook_summary(run: NotebookRun) -> NotebookSummary:
             traceback_tail=cell.traceback,
         )
         for cell in run.cells
-        if cell.status != "ok"
+        if cell.status is not CellStatus.OK
     ]
     return NotebookSummary(
         notebook=run.name,

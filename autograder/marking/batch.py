@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,28 @@ from ..sandboxes.resources import gpu_count
 from ..sandboxes.sandbox import Sandbox
 
 
+class EntryStatus(str, Enum):
+    """How one submission of a batch went."""
+
+    RUNNING = "running"
+    GRADED = "graded"
+    SKIPPED = "skipped"  # already graded from the same files
+    ERROR = "error"  # the grader failed on it (tried again, then flagged for a marker)
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 @dataclass
 class BatchEntry:
     """How one submission of a batch went."""
 
     id: str
     source: Path
-    status: str  # graded | skipped | error
+    status: EntryStatus
     seconds: float = 0.0
     totals: dict[str, float] = field(default_factory=dict)
     message: str = ""
@@ -135,7 +151,8 @@ def grade_batch(
             if (not regrade and previous and previous.digest == candidate.digest
                     and previous.public_only == options.public_only
                     and not (out_dir / candidate.id / ERROR_FILE).exists()):
-                entries[candidate.id] = BatchEntry(candidate.id, candidate.path, "skipped", totals=previous.totals(),
+                entries[candidate.id] = BatchEntry(candidate.id, candidate.path, EntryStatus.SKIPPED,
+                                                   totals=previous.totals(),
                                                    message="already graded from the same files",
                                                    student=candidate.student, origin=candidate.origin)
             else:
@@ -175,10 +192,10 @@ def run_job(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCon
     for attempt in range(len(waits) + 1):
         entry = _attempt(assignment, job, sandbox=sandbox, data=data)
         entry.attempts = attempt + 1
-        if entry.status != "error" or attempt == len(waits):
+        if entry.status is not EntryStatus.ERROR or attempt == len(waits):
             break
         time.sleep(waits[attempt])
-    if entry.status == "error":
+    if entry.status is EntryStatus.ERROR:
         _write_error(job.folder, entry)
     else:
         (job.folder / ERROR_FILE).unlink(missing_ok=True)
@@ -198,7 +215,8 @@ def retry_waits() -> list[float]:
 def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataContext | None) -> BatchEntry:
     """One try at grading a submission; any failure becomes the entry's message."""
     candidate = job.candidate
-    entry = BatchEntry(candidate.id, candidate.path, "graded", student=candidate.student, origin=candidate.origin)
+    entry = BatchEntry(candidate.id, candidate.path, EntryStatus.GRADED, student=candidate.student,
+                       origin=candidate.origin)
     began = time.monotonic()
     try:
         grade = grade_submission(assignment, candidate, options=job.options, sandbox=sandbox, out=job.folder,
@@ -207,14 +225,14 @@ def _attempt(assignment: Assignment, job: Job, *, sandbox: Sandbox, data: DataCo
         entry.message = grade.problem
         failed = [item for item in grade.items if item.status is Status.ERROR]
         if failed:  # written to grade.json for the marker, and tried again
-            entry.status = "error"
+            entry.status = EntryStatus.ERROR
             entry.message = "the grader failed on " + "; ".join(f"{item.id}: {item.reason}" for item in failed)
     except AssignmentError:
         raise
     except GraderError as error:
-        entry.status, entry.message = "error", str(error)
+        entry.status, entry.message = EntryStatus.ERROR, str(error)
     except Exception as error:  # one submission must never stop the batch
-        entry.status, entry.message = "error", f"grader failed: {type(error).__name__}: {error}"
+        entry.status, entry.message = EntryStatus.ERROR, f"grader failed: {type(error).__name__}: {error}"
         entry.detail = traceback.format_exc()
     entry.seconds = time.monotonic() - began
     return entry
@@ -234,7 +252,7 @@ def _inline(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
 
 
 def _pending(job: Job) -> BatchEntry:
-    return BatchEntry(job.candidate.id, job.candidate.path, "running", student=job.candidate.student,
+    return BatchEntry(job.candidate.id, job.candidate.path, EntryStatus.RUNNING, student=job.candidate.student,
                       origin=job.candidate.origin)
 
 
@@ -266,11 +284,12 @@ def _pooled(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
                 raise
             except BrokenProcessPool:
                 entry = _pending(job)
-                entry.status, entry.message = "error", "a grader worker process died; run the batch again to retry"
+                entry.status = EntryStatus.ERROR
+                entry.message = "a grader worker process died; run the batch again to retry"
                 _write_error(job.folder, entry)
             except Exception as error:
                 entry = _pending(job)
-                entry.status, entry.message = "error", f"grader failed: {type(error).__name__}: {error}"
+                entry.status, entry.message = EntryStatus.ERROR, f"grader failed: {type(error).__name__}: {error}"
                 _write_error(job.folder, entry)
             finished(entry)
             following = next(order, None)

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 
 from ..errors import UsageError
-from .batch import BatchEntry, BatchEvents
+from .batch import BatchEntry, BatchEvents, EntryStatus
 
 EVERY_ENV = "AUTOGRADER_PROGRESS_EVERY_S"
 
@@ -46,9 +46,9 @@ def progress_every() -> float:
 
 def finished_line(entry: BatchEntry) -> str | None:
     """The line (rich markup) for a finished submission; None for one skipped."""
-    if entry.status == "skipped":
+    if entry.status is EntryStatus.SKIPPED:
         return None
-    if entry.status == "error":
+    if entry.status is EntryStatus.ERROR:
         return f"[magenta]✗ {entry.id}[/]: {entry.message}"
     totals = entry.totals
     note = f"  [yellow]{entry.message}[/]" if entry.message else ""
@@ -108,7 +108,7 @@ class Tally(BatchEvents):
         if entry.id in self.running:
             self.running.remove(entry.id)
         self.done_count += 1
-        if entry.status != "skipped":
+        if entry.status is not EntryStatus.SKIPPED:
             self.finished += 1
             now, left = time.monotonic(), self.left()
             if left is not None:

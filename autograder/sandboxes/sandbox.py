@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,13 +165,24 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
+def uid_locks() -> Path:
+    """The folder of the sandbox users' claims: the same for every grader on this machine,
+    whatever its ``TMPDIR`` (graders that looked in different folders would share a user,
+    and one's ``release`` would kill the other's kernels)."""
+    for folder in (Path("/run/lock"), Path("/tmp")):
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return folder
+    raise GraderError("neither /run/lock nor /tmp is writable: the sandbox users cannot be claimed")
+
+
 def claim_uid(start: int) -> tuple[int, IO[str]]:
     """A sandbox user no other grader on this machine uses (``release`` kills every process
     of its user, and Docker kernels run as the same uids): ``start`` if free, else the
     next. The claim is a lock held until the returned handle is closed or this process
     ends, however it ends."""
+    folder = uid_locks()
     for candidate in range(start, start + 256):
-        handle = open(Path(tempfile.gettempdir()) / f"autograder-sandbox-uid-{candidate}.lock", "a")  # noqa: SIM115
+        handle = open(folder / f"autograder-sandbox-uid-{candidate}.lock", "a")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
