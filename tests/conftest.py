@@ -85,3 +85,27 @@ def trivial_copy(folder: Path, **rubric_extra: object) -> Path:
     extra = "".join(f"{key}: {json.dumps(value, default=str)}\n" for key, value in rubric_extra.items())
     (folder / "rubric.yaml").write_text((TRIVIAL / "rubric.yaml").read_text(encoding="utf-8") + extra, encoding="utf-8")
     return folder
+
+
+MATRIX = "tests/test_assignments.py::test_grading_loses_exactly_the_broken_items["
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The course matrix's cost per assignment (each reference and variant graded), so the
+    cost of every assignment is visible at every landing; the budget is in the README."""
+    cases: dict[str, dict[str, float]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid = getattr(report, "nodeid", "")
+            if not nodeid.startswith(MATRIX) or getattr(report, "when", None) not in ("setup", "call", "teardown"):
+                continue
+            case = nodeid.removeprefix(MATRIX).removesuffix("]")
+            per_case = cases.setdefault(case.split(":", 1)[0], {})
+            per_case[case] = per_case.get(case, 0.0) + report.duration
+    if not cases:
+        return
+    terminalreporter.section("course matrix: seconds per assignment (summed over workers)")
+    for assignment, times in sorted(cases.items()):
+        slowest = max(times, key=lambda case: times[case])
+        terminalreporter.write_line(f"{assignment}: {len(times)} gradings, {sum(times.values()):.0f} s; "
+                                    f"slowest {slowest.split(':', 1)[1]} {times[slowest]:.0f} s")

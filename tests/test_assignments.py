@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from autograder.authoring.variants import (
+    asserted_items,
     automatic_items,
     build_variant,
     expected_losses,
     load_variants,
     lost_items,
-    touched_notebooks,
+    proof_options,
 )
 from autograder.course.assignment import available, load_assignment
 from autograder.course.templates import stale
@@ -55,17 +56,18 @@ def test_every_automatic_item_is_broken_by_some_variant(assignment_id):
 @pytest.mark.parametrize(("assignment_id", "variant_name"), CASES, ids=[f"{a}:{v or 'reference'}" for a, v in CASES])
 def test_grading_loses_exactly_the_broken_items(assignment_id, variant_name, tmp_path: Path):
     assignment = load_assignment(assignment_id)
-    if variant_name is None:
+    variant = next((v for v in load_variants(assignment) if v.name == variant_name), None)
+    if variant is None:
         folder, options, expected, partial = assignment.reference_dir, GradeOptions(synthetic=True), set(), set()
     else:
-        variant = next(v for v in load_variants(assignment) if v.name == variant_name)
         folder = build_variant(assignment, variant, tmp_path / variant.name)
-        # Only the notebooks the variant changes run: the others are the reference's, graded above.
-        options = GradeOptions(**variant.options, synthetic=True, notebooks=touched_notebooks(variant))
+        # Only the notebooks the variant changes run (the others are the reference's, graded
+        # above), and the questions it names `small` at their smallest sizes.
+        options = proof_options(assignment, variant)
         expected, partial = expected_losses(assignment, variant), set(variant.partial)
     grade = grade_submission(assignment, open_submission(folder), options=options, sandbox="local")
     reasons = {item.id: f"{item.status}: {item.reason}" for item in grade.items}
-    lost = lost_items(grade)
+    lost = lost_items(grade) & asserted_items(assignment, variant)  # what ran at its synthetic size
     assert lost == expected, {i: reasons[i] for i in lost ^ expected}
     for item in grade.items:
         if item.id in partial:

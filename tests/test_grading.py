@@ -231,6 +231,7 @@ def test_staff_can_run_the_checks_with_plain_pytest(tmp_path: Path):
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout
     assert "3 passed" in done.stdout and "automatic 9 / 9" in done.stdout
+    assert " workers" not in done.stdout  # the project's -n auto does not split one submission's session
 
     wrong = write_notebook(tmp_path / "wrong" / "trivial.ipynb", "answer = 41", *TRIVIAL_CELLS[1:])
     command[command.index(str(notebook))] = str(wrong)

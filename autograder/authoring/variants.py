@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..course.assignment import Assignment
 from ..errors import AssignmentError
 from ..grading.moodle import Upload, write_download
+from ..grading.pipeline import GradeOptions
 from ..grading.record import Grade
 from ..marking.worksheet import write_worksheet
 
@@ -54,6 +55,11 @@ class Variant(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="GradeOptions fields for this variant")
     loses: list[str] | Literal["all"]
     partial: list[str] = Field(default_factory=list, description="items of `loses` that keep some points")
+    small: list[str] = Field(
+        default_factory=list,
+        description="questions it breaks nothing in, run at their smallest sizes (the rubric's synthetic.smallest): "
+                    "their items are not asserted, only that none is a grader error",
+    )
     demo: bool = Field(default=False, description="part of the sample batch `autograder demo` grades")
 
 
@@ -74,9 +80,51 @@ def load_variants(assignment: Assignment) -> list[Variant]:
     if not path.is_file():
         return []
     try:
-        return VariantFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))).variants
+        variants = VariantFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))).variants
     except (ValidationError, yaml.YAMLError) as error:
         raise AssignmentError(f"{path}: {error}") from None
+    problems = [problem for variant in variants for problem in _problems(assignment, variant)]
+    if problems:
+        raise AssignmentError(f"{path}:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    return variants
+
+
+def _problems(assignment: Assignment, variant: Variant) -> list[str]:
+    rubric = assignment.rubric
+    known = {item.id for _, item in rubric.items()}
+    claimed = set(variant.partial) | (set() if variant.loses == "all" else set(variant.loses))
+    problems = [f"variant {variant.name}: item {i!r} is not in the rubric" for i in sorted(claimed - known)]
+    for question in variant.small:
+        if question not in rubric.synthetic.smallest:
+            problems.append(f"variant {variant.name}: small question {question!r} has no synthetic.smallest "
+                            "parameters in the rubric")
+    run_small = {item.id for q, item in rubric.items() if q.id in variant.small}
+    if variant.small and variant.loses == "all":
+        problems.append(f"variant {variant.name}: loses all, so no question can run small")
+    for item in sorted(claimed & run_small):
+        problems.append(f"variant {variant.name}: item {item!r} is claimed but its question runs small")
+    if variant.loses != "all" and not set(variant.partial) <= set(variant.loses):
+        problems.append(f"variant {variant.name}: partial items must be among the items it loses")
+    return problems
+
+
+def proof_options(assignment: Assignment, variant: Variant) -> GradeOptions:
+    """How the course matrix grades a variant: on synthetic data, only the notebooks it
+    changes (the others are the reference's, graded on their own), and the questions it
+    names ``small`` at their smallest sizes; its own options last."""
+    options = dict(variant.options)
+    smallest: dict[str, Any] = {}
+    for question in variant.small:
+        smallest.update(assignment.rubric.synthetic.smallest[question])
+    parameters = {**smallest, **options.pop("parameters", {})}
+    return GradeOptions(**options, parameters=parameters, synthetic=True, notebooks=touched_notebooks(variant))
+
+
+def asserted_items(assignment: Assignment, variant: Variant | None) -> set[str]:
+    """The automatic items whose points a proof asserts: all but those of the questions
+    the variant runs small (the reference proves them at their synthetic sizes)."""
+    small = set(variant.small) if variant else set()
+    return {item for item in automatic_items(assignment) if assignment.rubric.item(item)[0].id not in small}
 
 
 def automatic_items(assignment: Assignment) -> set[str]:

@@ -250,6 +250,11 @@ class Synthetic(_Strict):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="parameters cell values sized for the synthetic data"
     )
+    smallest: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per question, the parameters that run its section at its smallest: a variant that "
+                    "breaks nothing there runs it so (variants.yaml `small`), and its items are not asserted",
+    )
 
 
 class Rubric(_Strict):
@@ -286,6 +291,9 @@ class Rubric(_Strict):
         for q in self.questions:
             if q.status == "ready" and placed.count(q.id) != 1:
                 problems.append(f"question {q.id!r} must be graded from exactly one notebook")
+        for qid in self.synthetic.smallest:
+            if qid not in question_ids:
+                problems.append(f"synthetic.smallest names question {qid!r}, which the rubric does not have")
         if problems:
             raise ValueError("; ".join(problems))
         return self

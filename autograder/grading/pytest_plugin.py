@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if submission and _session(config) is None:
         from .standalone import start_session  # only for direct runs
 
+        if getattr(config.option, "dist", "no") != "no":  # pytest-xdist asked for (a project's addopts)
+            config.option.dist, config.option.numprocesses = "no", 0  # one submission, one session
+
         config.stash[SESSION_KEY] = start_session(config, submission)
 
 
