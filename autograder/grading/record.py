@@ -23,7 +23,18 @@ if TYPE_CHECKING:
 SCHEMA = 1
 
 
-class Status(str, Enum):
+class Word(str, Enum):
+    """An enum whose members are their words: shown, formatted and stored as the value
+    (``grade.json`` and the gradebook keep plain strings)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Status(Word):
     """What became of an item. The first four are automatic: a check ran (or should have)."""
 
     PASSED = "passed"
@@ -34,12 +45,6 @@ class Status(str, Enum):
     PLANNED = "planned"  # its question has no automatic check yet: marked by hand
     NOT_CHECKED = "not-checked"  # outside this run: hidden (markers only) or its notebook not given
     MARKED = "marked"  # a manual item a marker has given points to
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
     @property
     def automatic(self) -> bool:
@@ -54,7 +59,7 @@ class Status(str, Enum):
 _AUTOMATIC = frozenset({Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR})
 
 
-class CellStatus(str, Enum):
+class CellStatus(Word):
     """What became of one code cell when its notebook ran."""
 
     OK = "ok"
@@ -63,23 +68,11 @@ class CellStatus(str, Enum):
     DIED = "died"  # the kernel died in it
     SKIPPED = "skipped"  # not run: an earlier cell stopped the notebook
 
-    def __str__(self) -> str:
-        return self.value
 
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-
-class Level(str, Enum):
+class Level(Word):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
 
 @dataclass

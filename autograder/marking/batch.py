@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +35,20 @@ from ..grading.intake import (
     check_inputs,
 )
 from ..grading.pipeline import GradeOptions, grade_submission
-from ..grading.record import Status
+from ..grading.record import Status, Word
 from ..grading.report import ERROR_FILE, load_grade, load_grades, write_batch_summary
 from ..sandboxes.backends import as_sandbox
 from ..sandboxes.resources import gpu_count
 from ..sandboxes.sandbox import Sandbox
 
 
-class EntryStatus(str, Enum):
+class EntryStatus(Word):
     """How one submission of a batch went."""
 
     RUNNING = "running"
     GRADED = "graded"
     SKIPPED = "skipped"  # already graded from the same files
     ERROR = "error"  # the grader failed on it (tried again, then flagged for a marker)
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
 
 @dataclass
