@@ -127,3 +127,31 @@ def test_the_only_notebook_of_a_one_notebook_assignment_is_graded_whatever_its_n
     assert [(f.level, f.file) for f in findings] == [("warning", "student07.ipynb")]
     matched, _ = match_notebooks(["trivial.ipynb"], [Path("a.ipynb"), Path("b.ipynb")])
     assert matched == {}  # two candidates: neither is guessed
+
+
+def test_a_notebook_without_a_parameters_cell_is_named_in_a_finding(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """The grader's values then go at the top, where the notebook's own later values win: the
+    student is told, for the notebook concerned (papermill's own warning names none)."""
+    from autograder.course.assignment import load_assignment
+    from autograder.grading.execute import inject_parameters
+    from autograder.grading.preflight import preflight
+
+    from .conftest import TRIVIAL
+
+    rubric = load_assignment(TRIVIAL).rubric
+    for parameters, warned in (("SCALE = 1", False), (None, True)):
+        folder = tmp_path / str(warned)
+        write_notebook(folder / "trivial.ipynb", "answer = 42", parameters=parameters)
+        submission = open_submission(folder)
+        try:
+            found = preflight(rubric, submission, parameters={"SCALE": 2, "EPOCHS": 1}).findings
+            quiet = preflight(rubric, submission, parameters={}).findings  # nothing to set: nothing to say
+        finally:
+            submission.close()
+        said = [f for f in found if "no cell is tagged `parameters`" in f.message]
+        assert [(f.level, f.file) for f in said] == ([("warning", "trivial.ipynb")] if warned else [])
+        assert not warned or "sets SCALE, EPOCHS in a cell of its own" in said[0].message
+        assert not [f for f in quiet if "parameters" in f.message]
+    with caplog.at_level("WARNING"):
+        injected = inject_parameters(read_notebook(folder / "trivial.ipynb"), {"SCALE": 2})
+    assert "SCALE = 2" in injected.cells[0].source and not caplog.records

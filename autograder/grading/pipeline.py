@@ -208,8 +208,8 @@ def start(
     if rubric.datasets(options.notebooks) and data is None:
         raise GraderError(f"{assignment.id} reads datasets but none were opened for this run")
     limits = options.limits(rubric.limits)
-    checked = preflight(rubric, submission, only=options.notebooks)
     parameters = options.notebook_parameters(rubric, data)
+    checked = preflight(rubric, submission, only=options.notebooks, parameters=parameters)
     session = CheckSession(
         assignment,
         submission=submission.id,

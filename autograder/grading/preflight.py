@@ -7,9 +7,10 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -106,8 +107,22 @@ def unsaved_outputs(nb: NotebookNode) -> tuple[int, int]:
     return len(never), len(code)
 
 
-def preflight(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] = ()) -> Preflight:
-    """Match and read the expected notebooks (``only`` these, if given)."""
+#: What a student reads when the grader's values cannot go where the notebook expects them.
+_NO_PARAMETERS = ("no cell is tagged `parameters`, so the grader sets {names} in a cell of its own at the top; "
+                  "where this notebook sets them again, its own values win (the template's parameters cell "
+                  "carries the tag)")
+
+
+def has_parameters_cell(nb: NotebookNode) -> bool:
+    """Whether a code cell is tagged ``parameters`` (papermill's convention)."""
+    return any(cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", [])
+               for cell in nb.cells)
+
+
+def preflight(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] = (),
+              parameters: Mapping[str, Any] | None = None) -> Preflight:
+    """Match and read the expected notebooks (``only`` these, if given); ``parameters``
+    are the values the run gives the notebooks' parameters cells."""
     result = Preflight()
     expected = [spec.file for spec in rubric.notebooks if not only or spec.file in only]
     if submission.problem:
@@ -133,6 +148,8 @@ def preflight(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] =
             continue
         result.notebooks[name] = nb
         result.sources[name] = path
+        if parameters and not has_parameters_cell(nb):
+            result.findings.append(Finding("warning", path.name, _NO_PARAMETERS.format(names=", ".join(parameters))))
         never, total = unsaved_outputs(nb)
         if total and never:
             asked = rubric.policy.files.outputs_saved
