@@ -48,8 +48,12 @@ def _assignment(folder: Path, checks: str, *, others: str = OTHERS) -> Assignmen
 
 def _run(pytester: pytest.Pytester, checks: str, **session: object) -> tuple[CheckSession, pytest.RunResult]:
     grading = CheckSession(_assignment(pytester.path, checks), submission="s", **session)  # type: ignore[arg-type]
-    result = pytester.runpytest_inprocess(*pytest_args(grading), plugins=[_Carrier(grading)])
-    return grading, result
+    return grading, _check(pytester, grading)
+
+
+def _check(pytester: pytest.Pytester, grading: CheckSession) -> pytest.RunResult:
+    """The checks run as the grader runs them, handed ``grading``."""
+    return pytester.runpytest_inprocess(*pytest_args(grading), plugins=[_Carrier(grading)])
 
 
 def _of(grading: CheckSession, name: str) -> list[Outcome]:
@@ -88,7 +92,7 @@ def test_each_way_a_check_ends_becomes_its_outcome(pytester: pytest.Pytester):
 
         @pytest.mark.item("2a")
         def test_skipped():
-            pytest.skip("no GPU here")
+            pytest.skip("no GPU here")  # the case under test: a skipped check is an error, never points
     ''')
     assert grading.problems == []
     assert grading.selected_items == {"1", "2a", "3"}
@@ -208,12 +212,12 @@ def test_a_public_run_needs_no_hidden_checks_and_runs_none(pytester):
         def test_public():
             pass
     ''', others=others), public_only=True)
-    pytester.runpytest_inprocess(*pytest_args(grading), plugins=[_Carrier(grading)])
+    _check(pytester, grading)
     assert grading.problems == []
     assert grading.selected_items == {"2a", "3"}
 
     full = CheckSession(Assignment(pytester.path / "rubric.yaml"))
-    pytester.runpytest_inprocess(*pytest_args(full), plugins=[_Carrier(full)])
+    _check(pytester, full)
     assert full.problems == ["item '1' is automatic but no check is marked for it"]
 
 

@@ -71,8 +71,8 @@ class GradeOptions:
             self._refuse("memory_mb", self.memory_mb, f"a kernel needs at least {MIN_MEMORY_MB} MB")
         if self.scratch_mb is not None and self.scratch_mb <= 0:
             self._refuse("scratch_mb", self.scratch_mb, "must be a positive number of megabytes")
-        if self.gpus is not None and gpu_problem(self.gpus):
-            self._refuse("gpus", self.gpus, gpu_problem(self.gpus) or "")
+        if self.gpus is not None and (problem := gpu_problem(self.gpus)):
+            self._refuse("gpus", self.gpus, problem)
         if self.synthetic_scale is not None and self.synthetic_scale not in SCALES:
             self._refuse("synthetic_scale", self.synthetic_scale, f"expected one of {', '.join(SCALES)}")
         for key in self.parameters:

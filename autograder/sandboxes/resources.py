@@ -52,7 +52,7 @@ def check_gpus(value: str, where: str) -> str:
     return value
 
 
-def parse_memory(text: str, where: str = "--memory") -> int:
+def parse_memory(text: str) -> int:
     """Megabytes from 8g, 512m or a plain number of megabytes."""
     value = text.strip().lower().removesuffix("b")
     scale = {"g": 1024, "m": 1, "t": 1024 * 1024}.get(value[-1:])
@@ -60,9 +60,9 @@ def parse_memory(text: str, where: str = "--memory") -> int:
     try:
         megabytes = float(number) * (scale or 1)
     except ValueError:
-        raise UsageError(f"{where} {text!r}: expected a size such as 8g or 512m") from None
+        raise UsageError(f"--memory {text!r}: expected a size such as 8g or 512m") from None
     if megabytes < MIN_MEMORY_MB:
-        raise UsageError(f"{where} {text!r}: a kernel needs at least {MIN_MEMORY_MB}m")
+        raise UsageError(f"--memory {text!r}: a kernel needs at least {MIN_MEMORY_MB}m")
     return int(megabytes)
 
 
