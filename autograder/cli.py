@@ -18,8 +18,9 @@ from .course.bundle import student_bundle
 from .data import DATASETS, SCALES, missing, synth
 from .errors import AutograderError, SubmissionError, UsageError
 from .grading.check import collect_problems
-from .grading.pipeline import GradeOptions, grade_submission
-from .grading.preflight import notebooks_given
+from .grading.intake import notebook_names
+from .grading.pipeline import GradeOptions, datasets_read, grade_submission
+from .grading.preflight import notebooks_given, notebooks_held
 from .grading.record import Status
 from .grading.report import render_check
 from .marking.batch import BatchEntry, EntryStatus, check_arguments, grade_batch
@@ -257,7 +258,8 @@ def check(assignment: str, path: Path, **limits: Any) -> None:
     target = load_assignment(assignment)
     kind, image = limits.pop("sandbox_kind"), limits.pop("image")
     notebooks = notebooks_given(target.rubric, path)  # one notebook: check the items graded from it
-    synthetic = target.rubric.datasets(notebooks) and not (limits["data_dir"] or limits["synthetic"])
+    held = notebooks_held(target.rubric, notebook_names([path]), only=notebooks)
+    synthetic = datasets_read(target.rubric, held) and not (limits["data_dir"] or limits["synthetic"])
     if synthetic:
         limits["synthetic"] = True
     if limits["cell_timeout"] is None:

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from autograder import cli
 from autograder.course.assignment import load_assignment
 from autograder.errors import UsageError
-from autograder.grading.pipeline import GradeOptions
-from autograder.marking.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.grading.pipeline import GradeOptions, open_run
+from autograder.marking.batch import BatchEntry, BatchEvents, check_arguments, grade_batch
 from autograder.sandboxes.sandbox import LocalSandbox
 
 from .conftest import ROOT, TRIVIAL, TRIVIAL_CELLS, run_cli, write_notebook
@@ -210,6 +210,51 @@ def test_bad_arguments_are_refused_before_the_sandbox_is_probed(tmp_path: Path, 
     assert f"{tmp_path / 'data'} does not hold the datasets needed" in said
     monkeypatch.setenv("AUTOGRADER_PROGRESS_EVERY_S", "soon")
     assert "AUTOGRADER_PROGRESS_EVERY_S='soon'" in _refused(tmp_path, monkeypatch, TRIVIAL, notebook)
+
+
+def _zip(path: Path, entries: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_the_data_a_batch_needs_is_what_its_submitted_notebooks_read(tmp_path: Path):
+    course = load_assignment(ROOT / "rubrics" / "ece4179-2023")
+    reference = ROOT / "reference_solutions" / "ece4179-2023"
+    early = {name: (reference / name).read_bytes() for name in ("Q1_Q2_calculations.ipynb", "Q3_regression.ipynb")}
+    plain = GradeOptions()
+    assert check_arguments(course, [_zip(tmp_path / "JaneDoe_1.zip", early)], plain) == []
+    # A Moodle download: one student's zip inside it holds Q4 under a looser name.
+    inner = _zip(tmp_path / "inner.zip", {"work/q4_denoising_autoencoder.ipynb": b"{}"}).read_bytes()
+    download = _zip(tmp_path / "moodle.zip", {"Jane Doe_11_assignsubmission_file_/Q1_Q2_calculations.ipynb": b"{}",
+                                              "John Roe_12_assignsubmission_file_/JohnRoe_12.zip": inner})
+    with pytest.raises(UsageError, match="give --data DIR") as refused:
+        check_arguments(course, [download], plain)
+    assert "the submissions hold Q4_denoising_autoencoder.ipynb, which read datasets" in str(refused.value)
+    assert check_arguments(course, [download], GradeOptions(synthetic=True)) == ["faces"]
+    folder = tmp_path / "folder"
+    (folder / "alice").mkdir(parents=True)
+    (folder / "alice" / "Q5_gtsrb.ipynb").write_text("{}", encoding="utf-8")
+    assert check_arguments(course, [folder], GradeOptions(synthetic=True)) == ["gtsrb"]
+    assert check_arguments(course, [folder], GradeOptions(synthetic=True, notebooks=("Q3_regression.ipynb",))) == []
+    # One submission opens only its own notebooks' datasets.
+    with open_run(course, _zip(tmp_path / "Only_Q4.zip", {"Q4_denoising_autoencoder.ipynb": b"{}"}),
+                  options=GradeOptions(synthetic=True)) as run:
+        assert run.data is not None and run.data.names == ["faces"]
+    with open_run(course, tmp_path / "JaneDoe_1.zip", options=plain) as run:
+        assert run.data is None
+
+
+def test_a_submission_of_notebooks_that_read_no_dataset_is_graded_without_data(tmp_path: Path):
+    reference = ROOT / "reference_solutions" / "ece4179-2023" / "Q1_Q2_calculations.ipynb"
+    submission = _zip(tmp_path / "JaneDoe_1.zip", {reference.name: reference.read_bytes()})
+    done = run_cli("grade", "ece4179-2023", submission, "-o", tmp_path / "out", "--sandbox", "local")
+    assert done.returncode == 0, done.stderr + done.stdout
+    grade = json.loads((tmp_path / "out" / "JaneDoe_1" / "grade.json").read_text(encoding="utf-8"))
+    earned = {item["id"]: item["status"] for item in grade["items"] if item["id"].startswith(("1", "2"))}
+    assert earned and set(earned.values()) <= {"passed", "manual"}, earned
 
 
 def test_a_bad_argument_exits_2_naming_the_file_without_announcing_a_sandbox(tmp_path: Path):

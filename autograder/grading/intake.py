@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from ..errors import UsageError
 from .moodle import Student as Student  # who submitted: a record of intake
@@ -132,6 +133,47 @@ def check_inputs(paths: Sequence[Path]) -> None:
     for path in paths:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
+
+
+def notebook_names(paths: Sequence[Path]) -> list[PurePosixPath]:
+    """Every notebook under ``paths``, found without unpacking anything: a folder's files,
+    a zip's entries and those of the zips inside it (a Moodle download's students' zips).
+    Cheap, for deciding before the intake what a batch will need; what cannot be read is
+    left out (it is an input problem, found by the intake)."""
+    found: list[PurePosixPath] = []
+    for path in paths:
+        if path.is_dir():
+            for child in path.rglob("*"):
+                if _IGNORED_PARTS & set(child.relative_to(path).parts) or not child.is_file():
+                    continue
+                if child.suffix.lower() == ".ipynb":
+                    found.append(PurePosixPath(child.relative_to(path).as_posix()))
+                elif child.suffix.lower() == ".zip":
+                    found += _zip_notebooks(child, depth=1)
+        elif path.suffix.lower() == ".ipynb":
+            found.append(PurePosixPath(path.name))
+        elif path.suffix.lower() == ".zip":
+            found += _zip_notebooks(path, depth=2)
+    return found
+
+
+def _zip_notebooks(source: Path | IO[bytes], *, depth: int) -> list[PurePosixPath]:
+    """The notebooks a zip lists, and (``depth`` levels down) those of the zips it holds."""
+    found: list[PurePosixPath] = []
+    try:
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                name = PurePosixPath(info.filename)
+                if info.is_dir() or _IGNORED_PARTS & set(name.parts):
+                    continue
+                if name.suffix.lower() == ".ipynb":
+                    found.append(name)
+                elif name.suffix.lower() == ".zip" and depth > 1:
+                    with archive.open(info) as inner:
+                        found += [name.parent / inside for inside in _zip_notebooks(inner, depth=depth - 1)]
+    except _UNREADABLE:
+        pass
+    return found
 
 
 def discover(paths: list[Path], expected: list[str]) -> list[Path]:

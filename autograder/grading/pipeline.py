@@ -31,7 +31,7 @@ from .check import run_checks
 from .execute import LiveNotebook, execute_notebook
 from .intake import Candidate, Submission, open_submission
 from .outcomes import CheckSession
-from .preflight import preflight
+from .preflight import notebooks_submitted, preflight
 from .record import Grade
 from .report import write_submission
 from .score import score
@@ -84,9 +84,11 @@ class GradeOptions:
     def _refuse(self, name: str, value: object, problem: str) -> None:
         raise UsageError(f"{self.names.get(name, f'GradeOptions.{name}')} {value!r}: {problem}")
 
-    def open_data(self, rubric: Rubric) -> DataContext | None:
-        """The datasets the graded notebooks read; None when they read none."""
-        return open_data(rubric.datasets(self.notebooks), data_dir=self.data_dir, synthetic=self.synthetic,
+    def open_data(self, rubric: Rubric, names: list[str] | None = None) -> DataContext | None:
+        """The datasets ``names`` (default: those the graded notebooks read); None when
+        there are none."""
+        names = rubric.datasets(self.notebooks) if names is None else names
+        return open_data(names, data_dir=self.data_dir, synthetic=self.synthetic,
                          scale=self.synthetic_scale or rubric.synthetic.scale)
 
     def notebook_parameters(self, rubric: Rubric, data: DataContext | None) -> dict[str, Any]:
@@ -105,6 +107,11 @@ class GradeOptions:
             "gpus": self.gpus,
         }
         return rubric_limits.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def datasets_read(rubric: Rubric, notebooks: list[str]) -> list[str]:
+    """The datasets the rubric's ``notebooks`` read (none for no notebooks)."""
+    return rubric.datasets(notebooks) if notebooks else []
 
 
 def resources(limits: Limits) -> Resources:
@@ -205,11 +212,12 @@ def start(
     """
     sandbox = as_sandbox(sandbox)
     rubric = assignment.rubric
-    if rubric.datasets(options.notebooks) and data is None:
-        raise GraderError(f"{assignment.id} reads datasets but none were opened for this run")
     limits = options.limits(rubric.limits)
     parameters = options.notebook_parameters(rubric, data)
     checked = preflight(rubric, submission, only=options.notebooks, parameters=parameters)
+    if data is None and (needed := datasets_read(rubric, list(checked.notebooks))):
+        raise GraderError(f"{', '.join(checked.notebooks)} of {submission.id} read {', '.join(needed)}, "
+                          "but no datasets were opened for this run")
     session = CheckSession(
         assignment,
         submission=submission.id,
@@ -326,8 +334,10 @@ def open_run(assignment: Assignment, source: Path | Candidate | Submission, *, o
     if submission is not source:
         run._closers.append(submission.close)
     try:
-        if data is None and assignment.rubric.datasets(options.notebooks):
-            run.data = options.open_data(assignment.rubric)
+        needed = datasets_read(assignment.rubric, notebooks_submitted(assignment.rubric, submission,
+                                                                      only=options.notebooks))
+        if data is None and needed:
+            run.data = options.open_data(assignment.rubric, needed)
             if run.data is not None:
                 run._closers.append(run.data.close)
     except BaseException:

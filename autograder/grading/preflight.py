@@ -7,10 +7,10 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from pathlib import Path, PurePath
+from typing import Any, TypeVar, cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -39,23 +39,48 @@ def notebooks_given(rubric: Rubric, path: Path) -> tuple[str, ...]:
     return tuple(matched)
 
 
+def notebooks_held(rubric: Rubric, files: Sequence[PurePath], *, only: tuple[str, ...] = ()) -> list[str]:
+    """The rubric's notebooks (``only`` these, if given) that some of ``files`` would be
+    graded as: how a batch knows, before its intake, which datasets its submissions read."""
+    expected = [spec.file for spec in rubric.notebooks if not only or spec.file in only]
+    if len(expected) == 1 and files:  # one notebook asked: any notebook is graded as it
+        return expected
+    return [name for name in expected if any(_hits(name, list(files), rule) for rule in _RULES)]
+
+
+def notebooks_submitted(rubric: Rubric, submission: Submission, *, only: tuple[str, ...] = ()) -> list[str]:
+    """The rubric's notebooks (``only`` these, if given) that ``submission`` holds."""
+    if submission.problem:
+        return []
+    expected = [spec.file for spec in rubric.notebooks if not only or spec.file in only]
+    matched, _ = match_notebooks(expected, submission.notebooks())
+    return [name for name in expected if name in matched]
+
+
+_RULES = ("exact", "normal", "close")
+_P = TypeVar("_P", bound=PurePath)
+
+
+def _hits(name: str, files: list[_P], rule: str) -> list[_P]:
+    if rule == "exact":
+        return [p for p in files if p.name == name]
+    if rule == "normal":
+        return [p for p in files if normal_name(p.name) == normal_name(name)]
+    names = {normal_name(p.name): p for p in files}
+    close = difflib.get_close_matches(normal_name(name), list(names), n=1, cutoff=_MATCH_CUTOFF)
+    return [names[close[0]]] if close else []
+
+
 def match_notebooks(expected: list[str], submitted: list[Path]) -> tuple[dict[str, Path], list[Finding]]:
     """Pair expected notebook names with submitted files: exact, then normalised, then close."""
     matched: dict[str, Path] = {}
     findings: list[Finding] = []
     left = list(submitted)
-    for rule in ("exact", "normal", "close"):
+    for rule in _RULES:
         for name in expected:
             if name in matched:
                 continue
-            if rule == "exact":
-                hits = [p for p in left if p.name == name]
-            elif rule == "normal":
-                hits = [p for p in left if normal_name(p.name) == normal_name(name)]
-            else:
-                names = {normal_name(p.name): p for p in left}
-                close = difflib.get_close_matches(normal_name(name), list(names), n=1, cutoff=_MATCH_CUTOFF)
-                hits = [names[close[0]]] if close else []
+            hits = _hits(name, left, rule)
             if hits:
                 matched[name] = hits[0]
                 left.remove(hits[0])

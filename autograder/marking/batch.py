@@ -28,13 +28,9 @@ from typing import Any
 from ..course.assignment import Assignment, load_assignment
 from ..data.context import DataContext, check_data
 from ..errors import AssignmentError, GraderError, UsageError
-from ..grading.intake import (
-    Candidate,
-    Intake,
-    Student,
-    check_inputs,
-)
-from ..grading.pipeline import GradeOptions, grade_submission
+from ..grading.intake import Candidate, Intake, Student, check_inputs, notebook_names
+from ..grading.pipeline import GradeOptions, datasets_read, grade_submission
+from ..grading.preflight import notebooks_held
 from ..grading.record import Status, Word
 from ..grading.report import ERROR_FILE, load_grade, load_grades, write_batch_summary
 from ..sandboxes.backends import as_sandbox
@@ -98,11 +94,21 @@ def default_workers() -> int:
     return max(1, gpu_count())
 
 
-def check_arguments(assignment: Assignment, paths: list[Path], options: GradeOptions) -> None:
+def check_arguments(assignment: Assignment, paths: list[Path], options: GradeOptions) -> list[str]:
     """Refuse, before anything slow, inputs that do not exist and data options that cannot
-    give the datasets the grading reads (``UsageError``, naming what is wrong)."""
+    give the datasets the grading reads (``UsageError``, naming what is wrong). Returns
+    those datasets: the ones the notebooks found under ``paths`` read (a batch of only
+    the notebooks that read none needs no data)."""
     check_inputs(paths)
-    check_data(assignment.rubric.datasets(options.notebooks), data_dir=options.data_dir, synthetic=options.synthetic)
+    rubric = assignment.rubric
+    held = notebooks_held(rubric, notebook_names(paths), only=options.notebooks)
+    needed = datasets_read(rubric, held)
+    try:
+        check_data(needed, data_dir=options.data_dir, synthetic=options.synthetic)
+    except UsageError as error:
+        readers = [spec.file for spec in rubric.notebooks if spec.file in held and spec.datasets]
+        raise UsageError(f"{error}\n(the submissions hold {', '.join(readers)}, which read datasets)") from None
+    return needed
 
 
 def grade_batch(
@@ -124,7 +130,7 @@ def grade_batch(
     """
     events = events or BatchEvents()
     rubric = assignment.rubric  # validated before any work
-    check_arguments(assignment, paths, options)
+    needed = check_arguments(assignment, paths, options)
     sandbox = as_sandbox(sandbox)
     workers = workers or default_workers()
     sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
@@ -163,7 +169,7 @@ def grade_batch(
             events.done(entry)
 
         if jobs:
-            data = options.open_data(rubric)  # missing data stops the batch here, before any job
+            data = options.open_data(rubric, needed)  # missing data stops the batch here, before any job
             try:
                 if workers <= 1 or len(jobs) == 1:
                     _inline(assignment, jobs, sandbox=sandbox, data=data, events=events, finished=finished)
