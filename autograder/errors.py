@@ -108,7 +108,8 @@ class StudentRaised(StudentCodeError):
         self.ename = ename
         self.evalue = evalue
         self.traceback = traceback
-        super().__init__(f"`{name}` raised {ename}: {evalue}".rstrip(": "))
+        subject = f"`{name}`" if name.replace(".", "_").isidentifier() else name
+        super().__init__(f"{subject} raised {ename}: {evalue}".rstrip(": "))
 
 
 class ProbeTimeout(StudentCodeError):

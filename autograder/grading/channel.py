@@ -28,6 +28,8 @@ from .execute import LiveNotebook
 _INTERRUPT_GRACE_S = 10.0
 _PRINTED_LIMIT = 4000
 _ALIVE_POLL_S = 0.25
+#: Who raised, when a grader probe fails on the student's objects (the traceback shows where).
+PROBE_SUBJECT = "the check's code, run on your notebook's objects,"
 
 
 class KernelChannel:
@@ -165,7 +167,10 @@ class KernelChannel:
         self, source: str, *args: Any, entry: str = "probe", timeout: float | None = None, **kwargs: Any
     ) -> Any:
         request = {"op": "probe", "source": source, "entry": entry, "args": list(args), "kwargs": kwargs}
-        return await self._arequest(request, entry, timeout)
+        try:
+            return await self._arequest(request, entry, timeout)
+        except StudentRaised as error:  # "`probe` raised" would mean nothing to a student
+            raise StudentRaised(PROBE_SUBJECT, error.ename, error.evalue, error.traceback) from None
 
     #: Call the student's function ``name`` with JSON/array arguments; returns its decoded result.
     call = run_sync(acall)

@@ -15,6 +15,7 @@ from autograder.checking import (
     as_array,
     as_pair,
     as_vector,
+    describe_value,
     expect_allclose,
     expect_close,
 )
@@ -72,7 +73,7 @@ def test_heldout_error(nb, assignment, measure):
     x, y = data.regression_heldout()
     design = as_array(nb.call("features", x), "features(x)")
     if design.ndim != 2 or design.shape[0] != len(x):
-        raise CheckFailed(f"features(x) should have one row per input ({len(x)}), got shape {design.shape}")
+        raise CheckFailed(f"features(x) should have one row per input ({len(x)}), got {describe_value(design)}")
     w = as_vector(nb.get("w_best"), "w_best", design.shape[1])
     mse = float(np.mean((design @ w - y) ** 2))
     measure(mse, reference=reference_heldout_mse(data))

@@ -5,7 +5,7 @@ here with torch autograd at check time."""
 import pytest
 import torch
 
-from autograder.checking import CheckFailed, expect_allclose, expect_close
+from autograder.checking import as_dict, expect_allclose, expect_close
 
 PARAMETERS = ("W1", "b1", "W2", "b2")
 
@@ -21,12 +21,6 @@ def network(given):
     return loss, params
 
 
-def named_arrays(value, what):
-    if not isinstance(value, dict) or set(value) != set(PARAMETERS):
-        raise CheckFailed(f"{what} should be a dict with the keys {', '.join(PARAMETERS)}, got {value!r:.80}")
-    return value
-
-
 @pytest.mark.item("2.1")
 def test_forward_mse(nb, given, tolerance):
     loss, _ = network(given)
@@ -36,7 +30,7 @@ def test_forward_mse(nb, given, tolerance):
 @pytest.mark.item("2.2")
 def test_gradients(nb, given, tolerance):
     _, params = network(given)
-    grads = named_arrays(nb.get("q2_grads"), "q2_grads")
+    grads = as_dict(nb.get("q2_grads"), "q2_grads", PARAMETERS)
     for name in PARAMETERS:
         expect_allclose(grads[name], params[name].grad.numpy(), tol=tolerance, what=f"the gradient of {name}")
 
@@ -44,7 +38,7 @@ def test_gradients(nb, given, tolerance):
 @pytest.mark.item("2.3")
 def test_sgd_step(nb, given, tolerance):
     _, params = network(given)
-    updated = named_arrays(nb.get("q2_updated"), "q2_updated")
+    updated = as_dict(nb.get("q2_updated"), "q2_updated", PARAMETERS)
     for name in PARAMETERS:
         want = (params[name] - given["lr"] * params[name].grad).detach().numpy()
         expect_allclose(updated[name], want, tol=tolerance, what=f"{name} after one SGD step")

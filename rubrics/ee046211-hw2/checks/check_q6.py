@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.checking import CheckFailed, as_array, expect_close
+from autograder.checking import CheckFailed, as_dims, as_list, as_pair, expect_close, same_dims
 from autograder.course.rubric import Tolerance
 
 EXACT = Tolerance()  # counts are whole numbers: no slack
@@ -50,24 +50,26 @@ def table(given):
 
 
 def submitted(nb, given):
-    rows = nb.get("vgg11_table")
-    if not isinstance(rows, list) or len(rows) != len(given["layers"]):
-        raise CheckFailed(f"vgg11_table should have one row per layer ({len(given['layers'])}), got {rows!r:.80}")
-    return rows
+    """The table's rows as (output dimension, parameters) pairs."""
+    rows = as_list(nb.get("vgg11_table"), "vgg11_table (one row per layer)", len(given["layers"]))
+    return [as_pair(row, f"row {number} of vgg11_table ({layer})")
+            for number, (layer, row) in enumerate(zip(given["layers"], rows))]
 
 
 @pytest.mark.item("6.1")
 def test_output_dimensions(nb, given):
-    for layer, row, (shape, _) in zip(given["layers"], submitted(nb, given), table(given)):
-        got = tuple(int(v) for v in as_array(row[0], f"the output dimension of {layer}"))
-        if got != shape:
-            raise CheckFailed(f"{layer}: output dimension {got}, expected {shape}")
+    """Written as the handout's table writes it (224x224x3), or channels first as PyTorch
+    does (3x224x224); a flat layer's size as 4096, (4096,) or 1x1x4096."""
+    for number, (layer, (dims, _), (shape, _)) in enumerate(zip(given["layers"], submitted(nb, given), table(given))):
+        got = as_dims(dims, f"the output dimension of row {number} ({layer})")
+        if not same_dims(got, shape, channels_first=True):
+            raise CheckFailed(f"row {number} ({layer}): output dimension {got}, expected {shape}")
 
 
 @pytest.mark.item("6.2")
 def test_parameters_per_layer(nb, given):
-    for number, (layer, row, (_, params)) in enumerate(zip(given["layers"], submitted(nb, given), table(given))):
-        expect_close(row[1], params, tol=EXACT, what=f"row {number} ({layer}): parameters with biases")
+    for number, (layer, (_, params), (_, want)) in enumerate(zip(given["layers"], submitted(nb, given), table(given))):
+        expect_close(params, want, tol=EXACT, what=f"row {number} ({layer}): parameters with biases")
 
 
 @pytest.mark.item("6.3")
