@@ -91,6 +91,20 @@ def test_a_manual_item_cannot_have_a_metric():
     assert "item '2b'" in problem and "manual item" in problem
 
 
+def test_a_tolerance_says_why():
+    (problem,) = problems_of(changed(["questions", 1, "items", 0, "tolerance"], {"abs": 0.01}))
+    assert "item '2a'" in problem and "a tolerance says `why`" in problem
+    fine = changed(["questions", 1, "items", 0, "tolerance"], {"abs": 0.01, "why": "a hand calculation to 2 decimals"})
+    assert parse_rubric(fine, "rubric.yaml").item("2a")[1].tolerance.why == "a hand calculation to 2 decimals"
+
+
+@pytest.mark.parametrize("assignment", ["ece4179-2023", "ee046211-hw2"])
+def test_every_tolerance_of_the_assignments_says_why(assignment):
+    rubric = load_rubric(Path(__file__).parents[1] / "rubrics" / assignment / "rubric.yaml")
+    tolerances = {item.id: item.tolerance for _, item in rubric.items() if item.tolerance}
+    assert tolerances and all(len(t.why) > 20 for t in tolerances.values())
+
+
 def test_bands_must_go_from_strict_to_lenient():
     bands = [{"threshold": 0.8, "fraction": 0.5}, {"threshold": 0.9, "fraction": 1.0}]
     metric = {"name": "acc", "direction": "higher", "bands": bands}

@@ -28,10 +28,15 @@ class _Strict(BaseModel):
 
 
 class Tolerance(_Strict):
-    """How far a numeric answer may be from the grader's value: |got - want| <= abs + rel*|want|."""
+    """How far a numeric answer may be from the grader's value: |got - want| <= abs + rel*|want|.
+
+    In a rubric, ``why`` is required: the precision the handout asks for (decimals of a
+    hand calculation, "about", float32 arithmetic, a numerical guard) that the numbers follow.
+    """
 
     abs: float = Field(default=0.0, ge=0)
     rel: float = Field(default=0.0, ge=0)
+    why: str = ""
 
     def allows(self, got: float, want: float) -> bool:
         if math.isnan(got) or math.isnan(want):
@@ -129,6 +134,9 @@ class Item(_Strict):
     def _auto_only_fields(self) -> Item:
         if self.kind == "manual" and (self.metric or self.tolerance):
             raise ValueError("a manual item has no metric or tolerance (a marker scores it)")
+        if self.tolerance is not None and len(self.tolerance.why.strip()) < 10:
+            raise ValueError("a tolerance says `why`: the precision the handout asks for that it follows "
+                             "(decimals of a hand calculation, 'about', float32 arithmetic, a log guard)")
         return self
 
 
