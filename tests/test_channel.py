@@ -64,11 +64,19 @@ def test_a_student_exception_carries_the_student_traceback(channel):
     assert "in helper" in text and "autograder" not in text
 
 
-def test_an_undefined_name_points_at_the_failing_cell(channel):
+def test_an_undefined_name_points_at_the_failing_cell_that_defines_it(channel):
     with pytest.raises(NotDefined) as caught:
         channel.call("predict", 1)
     assert "`predict` is not defined in probe.ipynb" in str(caught.value)
-    assert "the cell defining it failed (cell 8 failed with SyntaxError" in str(caught.value)
+    assert "it is defined in code cell 8, which failed with SyntaxError" in str(caught.value)
+
+
+def test_a_name_no_cell_defines_is_not_blamed_on_a_failed_cell(channel):
+    with pytest.raises(NotDefined) as caught:
+        channel.get("vgg11_table")
+    assert str(caught.value) == "`vgg11_table` is not defined in probe.ipynb; no cell of the notebook defines it"
+    with pytest.raises(NotDefined, match=r"no cell of the notebook defines it \(is `scale` meant\?\)"):
+        channel.call("scales", 1)
 
 
 def test_a_value_is_not_a_function(channel):

@@ -18,7 +18,7 @@ from autograder.errors import AutograderError, NotDefined, RubricError, StudentR
 #: Constructor arguments for the errors whose constructors take more than a message.
 SAMPLES: dict[type[AutograderError], tuple[Any, ...]] = {
     RubricError: ("rubrics/x/rubric.yaml", ["items.q1.points: must be positive", "notebooks: empty"]),
-    NotDefined: ("features", "Q2.ipynb", "cell 3 failed"),
+    NotDefined: ("features", "Q2.ipynb", "it is defined in code cell 3, which failed with KeyError"),
     errors.NotCallable: ("predict", "int"),
     StudentRaised: ("predict", "ValueError", "shapes (3,) and (4,) not aligned", ["line 1", "line 2"]),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.grading.channel import KernelChannel
@@ -74,7 +75,28 @@ def test_parameters_are_injected_after_the_parameters_cell(live_run):
     assert KernelChannel(live, timeout=10).get("value") == 6
     tags = [cell.metadata.get("tags", []) for cell in live.nb.cells]
     assert tags[1] == ["injected-parameters"]
-    assert [cell.number for cell in live.run.cells] == [1, 1, 2]  # the injected cell is not the student's
+    assert [cell.number for cell in live.run.cells] == [1, 2]  # the injected cell is not the student's
+
+
+def test_cells_are_numbered_as_the_traceback_numbers_them(live_run):
+    nb = notebook("x = 1", "y = x + 1", "z = undefined_name", parameters="EPOCHS = 100")
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("## a heading the student wrote"))
+    nb.cells.insert(3, nbformat.v4.new_code_cell(""))  # empty: not run, not counted
+    live = live_run(nb, parameters={"EPOCHS": 3})
+    failed = live.run.cells[-1]
+    assert (failed.number, failed.label) == (4, "code cell 4")  # the parameters cell is code cell 1
+    assert failed.summary() == "code cell 4 failed with NameError: name 'undefined_name' is not defined"
+    assert any("In[4]" in line for line in failed.traceback), failed.traceback
+    counts = [cell.get("execution_count") for cell in live.nb.cells if cell.cell_type == "code" and cell.source]
+    assert counts[-3:] == [2, 3, 4]
+
+
+def test_a_name_defined_in_a_cell_that_did_not_finish_says_which(live_run):
+    live = live_run(notebook("import time", "def slow():\n    pass\ntime.sleep(30)\nw = 1", "v = w"),
+                    cell_timeout=3)
+    assert live.run.hint_for("w") == "it is defined in code cell 2, which was stopped after 3 s (per-cell time limit)"
+    assert live.run.hint_for("v") == "it is defined in code cell 3, which failed with NameError: name 'w' is not defined"
+    assert live.run.hint_for("nowhere") == "no cell of the notebook defines it"
 
 
 def test_a_dead_kernel_is_reported_and_the_rest_skipped(live_run):

@@ -100,7 +100,7 @@ def test_student_page_shows_points_reasons_metric_traceback_and_totals(rubric: R
     assert "raise ValueError(&#34;boom&#34;)" in page and "<pre>  File &#34;/tmp/ipykernel_2361" in page
     assert "2 days late: 10% of the maximum deducted" in page and "1 point deducted" in page
     assert "<td>2 / 10</td>" in page and "<strong>1 / 10</strong>" in page  # raw, then final after the penalty
-    assert "Cell 3: error" in page and "NameError: name &#39;x&#39; is not defined" in page
+    assert "Code cell 3 (In [3]): error" in page and "NameError: name &#39;x&#39; is not defined" in page
     assert "4 of 4 code cells have no output" in page
     assert "<script" not in page and "http" not in page  # self-contained
 

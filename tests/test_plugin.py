@@ -123,7 +123,7 @@ def test_a_fixture_that_fails_is_the_checks_outcome_and_a_teardown_that_fails_is
 
         @pytest.fixture
         def features():
-            raise NotDefined("features", "trivial.ipynb", "cell 3 failed")
+            raise NotDefined("features", "trivial.ipynb", "no cell of the notebook defines it")
 
         @pytest.fixture
         def broken():
@@ -148,7 +148,7 @@ def test_a_fixture_that_fails_is_the_checks_outcome_and_a_teardown_that_fails_is
     ''')
     [needs_features] = _of(grading, "test_needs_features")
     assert needs_features.status is Status.FAILED
-    assert needs_features.reason == "`features` is not defined in trivial.ipynb; cell 3 failed"
+    assert needs_features.reason == "`features` is not defined in trivial.ipynb; no cell of the notebook defines it"
     [needs_broken] = _of(grading, "test_needs_broken")
     assert needs_broken.status is Status.ERROR and "RuntimeError" in needs_broken.reason
     passed, teardown = _of(grading, "test_teardown")

@@ -10,6 +10,7 @@ This module knows nothing of pytest or of the command line.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from .names import bound_names
 from .record import CellStatus
 
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -40,7 +42,8 @@ def strip_ansi(text: str) -> str:
 
 @dataclass
 class CellRun:
-    """What happened to one code cell. ``number`` counts cells as the student sees them (from 1)."""
+    """What happened to one code cell. ``number`` counts the student's code cells from 1;
+    it is the cell's ``In [n]`` in the graded run, as tracebacks name it."""
 
     number: int
     status: CellStatus
@@ -51,13 +54,22 @@ class CellRun:
     note: str = ""
     source: str = ""
 
-    def summary(self) -> str:
+    @property
+    def label(self) -> str:
+        return f"code cell {self.number}"
+
+    def outcome(self) -> str:
+        """What happened to it, after its label: 'failed with NameError: ...'."""
         if self.status is CellStatus.ERROR:
-            text = f"cell {self.number} failed with {self.ename}: {self.evalue}".rstrip(": ")
+            text = f"failed with {self.ename}: {self.evalue}".rstrip(": ")
             return f"{text} ({self.note})" if self.note else text
         if self.status in (CellStatus.TIMEOUT, CellStatus.DIED, CellStatus.SKIPPED):
-            return f"cell {self.number}: {self.note}"
-        return f"cell {self.number} ran"
+            return self.note
+        return "ran"
+
+    def summary(self) -> str:
+        joiner = ": " if self.status in (CellStatus.TIMEOUT, CellStatus.DIED, CellStatus.SKIPPED) else " "
+        return f"{self.label}{joiner}{self.outcome()}"
 
 
 @dataclass
@@ -76,18 +88,32 @@ class NotebookRun:
     def failed(self) -> list[CellRun]:
         return [cell for cell in self.cells if cell.status in (CellStatus.ERROR, CellStatus.TIMEOUT, CellStatus.DIED)]
 
-    def hint_for(self, name: str) -> str:
-        """Why ``name`` may be missing: the failing cell that defines it, else the first failure."""
+    def defining(self, name: str) -> list[CellRun]:
+        """The cells that bind ``name`` (its first part, for a dotted name), in order."""
         head = name.split(".")[0]
-        defines = re.compile(rf"(^|\n)\s*(def|class)\s+{re.escape(head)}\b|(^|\n)\s*{re.escape(head)}\s*=")
-        for cell in self.failed:
-            if defines.search(cell.source):
-                return f"the cell defining it failed ({cell.summary()})"
-        if self.failed:
-            return f"{self.failed[0].summary()}"
+        return [cell for cell in self.cells if head in bound_names(cell.source)]
+
+    def hint_for(self, name: str) -> str:
+        """Why ``name`` is not defined after the run: the cell defining it failed or did
+        not run, or no cell defines it (with a close name, if one is)."""
+        head = name.split(".")[0]
+        defining = self.defining(head)
+        unfinished = [cell for cell in defining if cell.status is not CellStatus.OK]
+        if unfinished:
+            cell = unfinished[-1]
+            happened = {CellStatus.SKIPPED: f"was {cell.note}", CellStatus.DIED: "was running when the kernel died",
+                        CellStatus.TIMEOUT: f"was {cell.note}"}.get(cell.status, cell.outcome())
+            return f"it is defined in {cell.label}, which {happened}"
+        if defining:
+            cells = " and ".join(cell.label for cell in defining)
+            return (f"{cells} {'binds' if len(defining) == 1 else 'bind'} it, but it was not defined after the run "
+                    "(in a branch that did not run, or deleted later)")
+        known = sorted({bound for cell in self.cells for bound in bound_names(cell.source)})
+        close = difflib.get_close_matches(head, known, n=1, cutoff=0.75)
+        text = "no cell of the notebook defines it" + (f" (is `{close[0]}` meant?)" if close else "")
         if self.problem:
-            return self.problem
-        return "check the name and spelling against the template"
+            text += f"; {self.problem}"
+        return text
 
 
 class _GradingClient(NotebookClient):
@@ -194,16 +220,6 @@ async def _responds(client: _GradingClient, wait: float) -> bool:
     return False
 
 
-def _student_numbers(nb: NotebookNode) -> list[int]:
-    """Cell positions as the student sees them (the injected parameters cell has none)."""
-    numbers, count = [], 0
-    for cell in nb.cells:
-        if "injected-parameters" not in cell.metadata.get("tags", []):
-            count += 1
-        numbers.append(count)
-    return numbers
-
-
 async def run_notebook(
     nb: NotebookNode,
     *,
@@ -261,12 +277,18 @@ async def run_notebook(
         await live.ashutdown()
         return live
 
-    numbers = _student_numbers(nb)
     stop_reason = ""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
-        record = CellRun(number=numbers[index], status=CellStatus.OK, source=cell.source)
+        if "injected-parameters" in cell.metadata.get("tags", []):  # the grader's, not counted as In [n]
+            try:
+                await client.async_execute_cell(cell, index, store_history=False)
+            except DeadKernelError:
+                stop_reason = "not run: the kernel died while the grader's parameters were set"
+                run.problem = stop_reason.removeprefix("not run: ")
+            continue
+        record = CellRun(number=len(run.cells) + 1, status=CellStatus.OK, source=cell.source)
         run.cells.append(record)
         if stop_reason:
             record.status, record.note = CellStatus.SKIPPED, stop_reason
@@ -278,12 +300,12 @@ async def run_notebook(
         client.last_reply = None
         cell_started = time.monotonic()
         try:
-            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            await client.async_execute_cell(cell, index, execution_count=record.number)
         except DeadKernelError:
             record.status = CellStatus.DIED
             record.note = "the kernel died while this cell ran (crash, exit or memory limit)"
             stop_reason = "not run: the kernel died in an earlier cell"
-            run.problem = f"the kernel died while running cell {record.number}"
+            run.problem = f"the kernel died while running {record.label}"
             cell.outputs.append(_marker(record.note))
         record.seconds = time.monotonic() - cell_started
         dropped = client.dropped_bytes.get(index)
@@ -303,7 +325,7 @@ async def run_notebook(
                     stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
                 if not await _responds(client, _RESPONSIVE_WAIT_S):
                     stop_reason = "not run: the kernel did not respond after an earlier cell's time limit"
-                    run.problem = f"the kernel stopped responding after cell {record.number} timed out"
+                    run.problem = f"the kernel stopped responding after {record.label} timed out"
                     await live.ashutdown()
             else:
                 record.status = CellStatus.ERROR

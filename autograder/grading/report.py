@@ -74,7 +74,7 @@ def render(grade: Grade, *, console: Console) -> None:
             if notebook.problem:
                 console.print(f"  [red]{notebook.problem}[/]")
             for cell in notebook.stopped:
-                console.print(f"  cell {cell.cell}: {cell.status}: {cell.error or cell.note}", markup=False)
+                console.print(f"  code cell {cell.cell}: {cell.status}: {cell.error or cell.note}", markup=False)
     for finding in grade.findings:
         console.print(f"  {finding.level}: {finding.file}: {finding.message}", markup=False)
 
@@ -197,10 +197,10 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
     console.print(table if checked else "  none in the notebooks given")
     for notebook in grade.notebooks:
         for cell in (c for c in notebook.cells_not_ok if c.status is CellStatus.TIMEOUT):
-            console.print(f"  {notebook.notebook}: cell {cell.cell} was stopped after {cell_timeout:g} s, the "
+            console.print(f"  {notebook.notebook}: code cell {cell.cell} was stopped after {cell_timeout:g} s, the "
                           "self-check's limit per cell (--cell-timeout to allow more)", highlight=False)
         for cell in (c for c in notebook.cells_not_ok if c.status in (CellStatus.ERROR, CellStatus.DIED)):
-            console.print(f"  {notebook.notebook}: cell {cell.cell}: {cell.error or cell.note}", highlight=False)
+            console.print(f"  {notebook.notebook}: code cell {cell.cell}: {cell.error or cell.note}", highlight=False)
         if notebook.problem:
             console.print(f"  {notebook.notebook}: {notebook.problem}", highlight=False)
     console.print("\n[bold]3. Marked later[/]")

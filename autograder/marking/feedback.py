@@ -83,7 +83,7 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 <p class="muted">{{ nb.code_cells }} code cells, ran in {{ nb.seconds|num }} s</p>
 {% if nb.problem %}<div class="problem">{{ nb.problem }}</div>{% endif %}
 {% for cell in nb.cells_not_ok if cell.status != "skipped" %}
-<h3>Cell {{ cell.cell }}: {{ cell.status }}</h3>
+<h3>Code cell {{ cell.cell }} (In [{{ cell.cell }}]): {{ cell.status }}</h3>
 {% if cell.error or cell.note %}<p>{{ cell.error or cell.note }}</p>{% endif %}
 {% if cell.traceback_tail %}<pre>{{ cell.traceback_tail[-tail:]|join("\\n") }}</pre>{% endif %}
 {% endfor %}
