@@ -18,12 +18,18 @@ check, and so that every check accepts the same forms a marker would:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .course.rubric import Tolerance
+from .grading.names import pure_definition
+from .grading.record import CellStatus
 from .grading.wire import Opaque
+
+if TYPE_CHECKING:
+    from .grading.channel import KernelChannel
+    from .grading.execute import CellRun
 
 
 class CheckFailed(AssertionError):
@@ -193,3 +199,30 @@ def as_dict(value: Any, what: str, keys: Sequence[str]) -> dict[str, Any]:
         listed = ", ".join(keys)
         raise CheckFailed(f"{what} should be a dict with the keys {listed}, got {describe_value(value)}")
     return value
+
+
+def version_for(nb: KernelChannel, function: str, partner: str) -> tuple[CellRun | None, str]:
+    """Which definition of ``function`` goes with ``partner``, a value computed with it
+    (``features`` with the weights ``w_best`` fitted on them), and a note for the student.
+
+    When no cell redefines ``function`` after the last cell that sets ``partner``, the
+    final one does: ``(None, "")``. When one does (an exploration cell after the answer),
+    the pair that is consistent is the definition in force when ``partner`` was set: that
+    cell is returned (call it with ``nb.call_as_defined``) when it only defines things;
+    otherwise ``None``, and the note says what was redefined where.
+    """
+    definitions = nb.run.defining(function)
+    settings = nb.run.defining(partner)
+    if not definitions or not settings:
+        return None, ""
+    set_in = settings[-1].number
+    later = [cell for cell in definitions if cell.number > set_in]
+    if not later:
+        return None, ""
+    note = (f"`{function}` is redefined in {later[-1].label}, after `{partner}` was set in "
+            f"{settings[-1].label}")
+    earlier = [cell for cell in definitions if cell.number <= set_in]
+    if earlier and earlier[-1].status is CellStatus.OK and pure_definition(earlier[-1].source):
+        used = f"graded with the `{function}` of {earlier[-1].label}, which `{partner}` was computed with"
+        return earlier[-1], f"{note}: {used}"
+    return None, note

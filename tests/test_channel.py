@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.checking import version_for
 from autograder.errors import (
+    GraderError,
     KernelDied,
     NotCallable,
     NotDefined,
@@ -116,5 +118,32 @@ def test_a_dead_kernel_is_reported(tmp_path: Path):
             channel.call("crash")
         with pytest.raises(KernelDied):
             channel.get("os")
+    finally:
+        live.shutdown()
+
+
+def test_a_function_redefined_after_its_partner_is_paired_with_the_version_it_was_used_with(tmp_path: Path):
+    cells = [
+        "import numpy as np",
+        "def features(x):\n    return np.stack([x, x**2], axis=1)",
+        "w_best = np.ones(2)",
+        "%matplotlib inline\ndef features(x):\n    return np.stack([x, x**2, x**3], axis=1)",  # an exploration
+        "def scale(x):\n    return 2 * x\ny = scale(3)",  # defines and computes: not run again
+        "def scale(x):\n    return 3 * x",
+    ]
+    live = start_live(notebook(*cells), tmp_path, name="pairs.ipynb")
+    try:
+        channel = KernelChannel(live, timeout=10)
+        version, note = version_for(channel, "features", "w_best")
+        assert version is not None and version.number == 2
+        assert note == ("`features` is redefined in code cell 4, after `w_best` was set in code cell 3: graded with "
+                        "the `features` of code cell 2, which `w_best` was computed with")
+        assert channel.call_as_defined("features", version, np.array([1.0, 2.0])).shape == (2, 2)
+        assert channel.call("features", np.array([1.0, 2.0])).shape == (2, 3)  # the live namespace is unchanged
+        version, note = version_for(channel, "scale", "y")
+        assert version is None and note == "`scale` is redefined in code cell 6, after `y` was set in code cell 5"
+        assert version_for(channel, "features", "nothing") == (None, "")
+        with pytest.raises(GraderError, match="code cell 5 of pairs.ipynb does more than define names"):
+            channel.call_as_defined("scale", live.run.cells[4], 1)
     finally:
         live.shutdown()

@@ -95,7 +95,8 @@ def test_a_name_defined_in_a_cell_that_did_not_finish_says_which(live_run):
     live = live_run(notebook("import time", "def slow():\n    pass\ntime.sleep(30)\nw = 1", "v = w"),
                     cell_timeout=3)
     assert live.run.hint_for("w") == "it is defined in code cell 2, which was stopped after 3 s (per-cell time limit)"
-    assert live.run.hint_for("v") == "it is defined in code cell 3, which failed with NameError: name 'w' is not defined"
+    failed = "it is defined in code cell 3, which failed with NameError: name 'w' is not defined"
+    assert live.run.hint_for("v") == failed
     assert live.run.hint_for("nowhere") == "no cell of the notebook defines it"
 
 

@@ -23,11 +23,18 @@ from ..errors import (
     StudentRaised,
 )
 from . import wire
-from .execute import LiveNotebook
+from .execute import CellRun, LiveNotebook, NotebookRun
+from .names import pure_definition
 
 _INTERRUPT_GRACE_S = 10.0
 _PRINTED_LIMIT = 4000
 _ALIVE_POLL_S = 0.25
+_AS_DEFINED = """
+def probe(cell_source, name, args):
+    scope = dict(globals())
+    exec(compile(get_ipython().transform_cell(cell_source), "<the cell again>", "exec"), scope)
+    return scope[name](*args)
+"""
 #: Who raised, when a grader probe fails on the student's objects (the traceback shows where).
 PROBE_SUBJECT = "the check's code, run on your notebook's objects,"
 
@@ -172,8 +179,23 @@ class KernelChannel:
         except StudentRaised as error:  # "`probe` raised" would mean nothing to a student
             raise StudentRaised(PROBE_SUBJECT, error.ename, error.evalue, error.traceback) from None
 
+    async def acall_as_defined(self, name: str, cell: CellRun, *args: Any, timeout: float | None = None) -> Any:
+        """Call ``name`` as ``cell`` defined it, before a later cell redefined it: the cell
+        is run again in a copy of the student's namespace (only for cells that just define
+        things, see ``names.pure_definition``), the live namespace is left as it is."""
+        if not pure_definition(cell.source):
+            raise GraderError(f"{cell.label} of {self.notebook} does more than define names; it is not run again")
+        return await self.aprobe(_AS_DEFINED, cell.source, name, list(args), timeout=timeout)
+
+    @property
+    def run(self) -> NotebookRun:
+        """The execution record of the notebook: its cells, their sources and outcomes."""
+        return self.live.run
+
     #: Call the student's function ``name`` with JSON/array arguments; returns its decoded result.
     call = run_sync(acall)
+    #: ``call_as_defined(name, cell, *args)``: call ``name`` as an earlier ``cell`` defined it.
+    call_as_defined = run_sync(acall_as_defined)
     #: Read the student's variable ``name`` (dotted attributes allowed).
     get = run_sync(aget)
     #: ``{"defined": bool, "type": str, "callable": bool}`` for ``name``.

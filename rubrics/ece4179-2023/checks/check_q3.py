@@ -18,6 +18,7 @@ from autograder.checking import (
     describe_value,
     expect_allclose,
     expect_close,
+    version_for,
 )
 
 RNG_SEED = 41_792
@@ -69,14 +70,22 @@ def test_sample_weights(nb, tolerance):
 
 @pytest.mark.item("3.1c")
 def test_heldout_error(nb, assignment, measure):
+    """w_best is paired with the features it was fitted on: a cell after it that redefines
+    features (an exploration) does not change which features those are."""
     data = assignment.module("datagen")
     x, y = data.regression_heldout()
-    design = as_array(nb.call("features", x), "features(x)")
+    version, note = version_for(nb, "features", "w_best")
+    design = nb.call_as_defined("features", version, x) if version else nb.call("features", x)
+    design = as_array(design, "features(x)")
     if design.ndim != 2 or design.shape[0] != len(x):
         raise CheckFailed(f"features(x) should have one row per input ({len(x)}), got {describe_value(design)}")
-    w = as_vector(nb.get("w_best"), "w_best", design.shape[1])
+    w = as_array(nb.get("w_best"), "w_best")
+    if w.size != design.shape[1]:
+        said = f"; {note}" if note else ""
+        raise CheckFailed(f"w_best has {w.size} weights but features(x) gives {design.shape[1]} columns{said}")
+    w = as_vector(w, "w_best", design.shape[1])
     mse = float(np.mean((design @ w - y) ** 2))
-    measure(mse, reference=reference_heldout_mse(data))
+    measure(mse, reference=reference_heldout_mse(data), note=note)
 
 
 @pytest.mark.item("3.2a")
