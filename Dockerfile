@@ -12,13 +12,16 @@ FROM ${BASE}
 ARG PIP_INDEX=
 ARG PIP_EXTRA_INDEX=
 COPY docker/ /opt/autograder-build/
+# The one list of what kernels import, shared with the local kernel (pyproject.toml).
+COPY autograder/requirements/kernel.txt /opt/autograder-build/
 RUN set -eu; \
     if [ -s /opt/autograder-build/certs/host-ca.crt ]; then export PIP_CERT=/opt/autograder-build/certs/host-ca.crt; fi; \
     if [ -n "$PIP_INDEX" ]; then export PIP_INDEX_URL="$PIP_INDEX"; fi; \
     if [ -n "$PIP_EXTRA_INDEX" ]; then export PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX"; fi; \
     python3 -m venv --system-site-packages /opt/kernel; \
-    /opt/kernel/bin/pip install --no-cache-dir --disable-pip-version-check -r /opt/autograder-build/requirements-kernel.txt; \
-    /opt/kernel/bin/python -c "import ipykernel, numpy, torch, torchvision"; \
+    /opt/kernel/bin/pip install --no-cache-dir --disable-pip-version-check -r /opt/autograder-build/kernel.txt; \
+    modules=$(sed -n 's/.*# import: //p' /opt/autograder-build/kernel.txt | tr -d ' ' | paste -sd, -); \
+    /opt/kernel/bin/python -c "import $modules"; \
     rm -rf /opt/autograder-build
 
 ENV PATH=/opt/kernel/bin:$PATH \

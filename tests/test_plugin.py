@@ -15,6 +15,7 @@ from autograder.grading.check import _Carrier, pytest_args
 from autograder.grading.outcomes import CheckSession
 from autograder.grading.outcomes import TestOutcome as Outcome  # not a test class
 from autograder.grading.record import Status
+from autograder.grading.score import score
 
 from .conftest import TRIVIAL
 
@@ -114,6 +115,13 @@ def test_each_way_a_check_ends_becomes_its_outcome(pytester: pytest.Pytester):
     assert [o.status for o in _of(grading, "test_one") + _of(grading, "test_three")] == [Status.PASSED] * 2
     assert grading.measurements["3"][0].value == 0.95
     result.assert_outcomes(passed=3, failed=5, skipped=1)
+    grade = score(grading)  # a check that raised: the item's points wait for a marker, never a silent 0
+    [errored] = [item for item in grade.items if item.id == "2a"]
+    assert (errored.status, errored.points) == (Status.ERROR, None)
+    assert errored in grade.awaiting and grade.awaiting_marker >= errored.max_points
+    assert grade.auto_max == grade.total_max - grade.awaiting_marker
+    [marked] = [item for item in grade.with_marks({"2a": 2.0}).items if item.id == "2a"]
+    assert (marked.status, marked.points) == (Status.MARKED, 2.0)
 
 
 def test_a_fixture_that_fails_is_the_checks_outcome_and_a_teardown_that_fails_is_an_error(pytester):

@@ -435,3 +435,31 @@ def test_a_kernel_slower_than_its_start_timeout_is_the_graders_failure(tmp_path,
     assert json.loads((late / "alice" / "grade.json").read_text())["totals"]["auto_points"] == FULL
     assert not (late / "alice" / "error.txt").exists()
     assert "could not be graded</strong>" not in (late / "cohort.html").read_text()
+
+
+def kernel_modules() -> list[str]:
+    """The modules the kernel environment's one list (autograder/requirements/kernel.txt)
+    says each of its packages provides."""
+    text = (ROOT / "autograder" / "requirements" / "kernel.txt").read_text(encoding="utf-8")
+    modules = [name.strip() for line in text.splitlines() if "# import:" in line
+               for name in line.split("# import:")[1].split(",")]
+    assert {"pytorch_lightning", "lightning.pytorch", "sklearn", "pandas", "seaborn", "tqdm"} <= set(modules)
+    return modules
+
+
+def test_the_kernel_imports_what_the_handouts_notebooks_import(sandbox, tmp_path):
+    """Every module of the kernel list imports in a real kernel of each backend (the local
+    kernel runs in the grader's environment, the image installs the same list)."""
+    modules = kernel_modules()
+    imports = "\n".join(f"import {name}" for name in modules)
+    write_notebook(tmp_path / "sub" / NAME, imports, *CELLS)
+    options = GradeOptions(cell_timeout_s=600, total_timeout_s=900, memory_mb=4096, scratch_mb=256, gpus="none")
+    submission = open_submission(tmp_path / "sub")
+    started = start(load_assignment(TRIVIAL), submission, options=options, sandbox=sandbox)
+    try:
+        [run] = started.session.runs
+        first = run.cells[1]  # after the parameters cell
+        assert (first.status.value, first.ename, first.evalue) == ("ok", "", ""), first.traceback
+    finally:
+        started.close()
+        submission.close()

@@ -52,8 +52,9 @@ class Status(Word):
 
     @property
     def awaiting(self) -> bool:
-        """A person must mark it before the grade is complete."""
-        return self in (Status.MANUAL, Status.PLANNED)
+        """A person must mark it before the grade is complete: a manual item, or one the
+        grader failed on (its points withheld for a marker's look, never scored 0)."""
+        return self in (Status.MANUAL, Status.PLANNED, Status.ERROR)
 
 
 _AUTOMATIC = frozenset({Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR})
@@ -242,7 +243,8 @@ class Grade:
 
     @property
     def awaiting(self) -> list[ItemGrade]:
-        """Items a person must still mark (manual, or of a planned question, with no marks yet)."""
+        """Items a person must still mark (manual, of a planned question, or failed on by the
+        grader, with no marks yet)."""
         return [item for item in self.items if item.status.awaiting]
 
     @property
@@ -255,7 +257,8 @@ class Grade:
 
     @property
     def auto_max(self) -> float:
-        return _sum(item.max_points for item in self.automatic)
+        """The points the checks scored (items the grader failed on are awaiting a marker)."""
+        return _sum(item.max_points for item in self.automatic if not item.status.awaiting)
 
     @property
     def awaiting_marker(self) -> float:

@@ -52,9 +52,10 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
     errors = [o for o in outcomes if o.status == Status.ERROR]
     failures = [o for o in outcomes if o.status == Status.FAILED]
     if not outcomes:
-        grade.status, grade.reason = Status.ERROR, "no check ran for this item"
-    elif errors:
+        grade.status, grade.reason, grade.points = Status.ERROR, "no check ran for this item", None
+    elif errors:  # withheld for a marker's look: the grader's failure is never the student's 0
         grade.status, grade.reason, grade.detail = Status.ERROR, errors[0].reason, errors[0].detail
+        grade.points = None
     elif failures:
         grade.reason = "; ".join(dict.fromkeys(o.reason for o in failures))
         grade.detail = next((o.detail for o in failures if o.detail), [])
@@ -64,6 +65,7 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
         values = [m for m in measured if m.name == item.metric.name]
         if not values:
             grade.status, grade.reason = Status.ERROR, f"the check recorded no {item.metric.name}"
+            grade.points = None
             return grade
         fraction, grade.reason = describe_metric(item.metric, values[-1].value, values[-1].reference)
         if values[-1].note:

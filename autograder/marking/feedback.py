@@ -69,8 +69,8 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 <table><thead><tr><th>Item</th><th>What</th><th>Points</th><th>Status</th><th>Reason</th></tr></thead><tbody>
 {% for it in q.rows %}
 <tr class="{{ it.status }}"><td>{{ it.id }}</td><td>{{ it.title }}</td>
-<td>{% if it.points is none %}{{ "awaiting a marker" if it.status.awaiting else "–" }}\
- (of {{ it.max_points|num }})\
+<td>{% if it.points is none %}{% if it.status.value == "error" %}the grader failed on it: awaiting a marker\
+{% elif it.status.awaiting %}awaiting a marker{% else %}–{% endif %} (of {{ it.max_points|num }})\
 {% else %}{{ it.points|num }} / {{ it.max_points|num }}{% endif %}</td>
 <td class="status">{{ it.status }}</td><td>{{ it.reason }}
 {% if metrics[it.id] %}<div class="metric">{{ metrics[it.id] }}</div>{% endif %}

@@ -115,6 +115,8 @@ def deadline(metadata: dict[str, Any], rubric: Rubric) -> tuple[datetime | None,
 
 def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
     lines = [item.reason or str(item.status)]
+    if item.status is Status.ERROR:
+        lines.insert(0, "The grader failed on this item, not your code: its points wait for your instructor's look.")
     if item.detail:
         lines += ["", "```", *item.detail[-20:], "```"]
     _, rubric_item = rubric.item(item.id)
@@ -148,9 +150,13 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
     for notebook in grade.notebooks:
         if notebook.problem:
             summary.append(f"- `{notebook.notebook}`: {notebook.problem}")
-    awaiting = grade.awaiting
-    if awaiting:
-        summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g})" for i in awaiting) + ".")
+    by_hand = [i for i in grade.awaiting if i.status is not Status.ERROR]
+    if by_hand:
+        summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g})" for i in by_hand) + ".")
+    failed = [i for i in grade.awaiting if i.status is Status.ERROR]
+    if failed:
+        summary.append("The grader failed on " + ", ".join(f"{i.id} ({i.max_points:g})" for i in failed)
+                       + ": your instructor will look at them.")
     leaderboard = []
     for item in auto:
         metric = rubric.item(item.id)[1].metric
