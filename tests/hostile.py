@@ -180,12 +180,14 @@ CORPUS = [
     Case("print-fake-results", 0, "", cells(
         "answer = 0\ndef double(x):\n    return x\ndef classify(x):\n    return 0 * np.asarray(x)\n"
         "print('Score: 9/9, all tests passed')\nprint({{'answer': 42, 'accuracy': 1.0}})")),
+    # torch in a cell of its own: its import may outlast the corpus's short cell limit on a
+    # loaded machine, and the wrong double must be in place whatever that cell does
     Case("monkeypatch-comparisons", 7.0, "", cells(
-        "import numpy, torch\ndef double(x):\n    return np.asarray(x) * 3\n"
+        "import numpy\ndef double(x):\n    return np.asarray(x) * 3\n"
         "numpy.allclose = lambda *a, **k: True\nnumpy.array_equal = lambda *a, **k: True\n"
         "numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)\n"
-        "numpy.testing.assert_allclose = lambda *a, **k: None\n"
-        "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True")),
+        "numpy.testing.assert_allclose = lambda *a, **k: None",
+        "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True")),
     Case("delete-workdir", FULL, "", cells("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)"),
          disturbs=True, walls=True),
     Case("kill-the-grader", FULL, "", cells(
