@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from autograder.course.rubric import Policy
 from autograder.errors import UsageError
 from autograder.grading.intake import Student
+from autograder.grading.moodle import moodle_filename
 from autograder.grading.record import Grade, lateness
+from autograder.marking.feedback import feedback_zip
 from autograder.marking.gradebook import (
     Row,
     build_rows,
@@ -18,6 +21,8 @@ from autograder.marking.gradebook import (
     read_marks,
     read_timestamps,
 )
+from autograder.marking.publish import fill_worksheet
+from autograder.marking.worksheet import Worksheet, write_worksheet
 
 DUE = datetime(2023, 10, 16, 9, 30, tzinfo=timezone(timedelta(hours=11)))
 DEDUCT = Policy(due=DUE, late_penalty_per_day=0.1, not_assessed_after_days=7)
@@ -124,3 +129,32 @@ def test_a_markers_marks_fill_the_manual_items_only(tmp_path: Path, trivial):
 def test_a_row_without_penalty_keeps_its_raw_points():
     row = Row("ann", _record("ann", "101", {"1": 2.0, "2b": None}), Student("101", "Ann"))
     assert (row.raw, row.final, row.awaiting_marker, row.maximum) == (2.0, 2.0, 5.0, 10.0)
+
+
+def test_a_team_is_graded_as_its_group_never_as_the_participant_with_its_number(tmp_path: Path, trivial):
+    """Moodle names a team's folder after the group (its underscores made spaces, `&` cleaned
+    away) and the group's id, which may be a stranger's participant id."""
+    assert moodle_filename("Team_A & B") == "Team A amp; B"
+    sheet = write_worksheet(tmp_path / "worksheet.csv", [
+        ("17", "Sam Stranger", DUE), ("201", "Ann Member", DUE), ("202", "Ben Member", DUE),
+        ("301", "Cat Solo", DUE), ("302", "Dan Solo", DUE),
+    ], maximum=10, groups={"201": "Team_A & B", "202": "Team_A & B", "17": "Others"})
+    worksheet = Worksheet.read(sheet)
+    maxima = {item.id: item.points for _, item in trivial.rubric.items()}
+    grades = {
+        "team": _record("Team A amp; B", "17", {"1": 2.0, "2a": 2.0, "2b": None, "3": 5.0}, maxima),
+        "lost": _record("Team Gone", "301", {"1": 2.0, "2a": 2.0, "2b": None, "3": 5.0}, maxima),
+        "nogroup": _record("Default group", "", {"1": 2.0, "2a": 0.0, "2b": None, "3": 5.0}, maxima),
+    }
+    rows = {row.submission: row for row in build_rows(grades, trivial.rubric, worksheet=worksheet)}
+    assert rows["team"].student.members == ("201", "202")
+    assert rows["lost"].student.team and rows["lost"].student.members == ()  # never participant 301's grade
+    assert rows["nogroup"].student.members == ("301", "302")  # the students in no group
+    warnings = fill_worksheet(worksheet, list(rows.values()))
+    assert any("team 'Team Gone' matches no group" in w for w in warnings)
+    graded = {row[0]: row[worksheet.header.index("Grade")] for row in worksheet.rows[1:]}
+    assert graded == {"Participant 17": "", "Participant 201": "9.00", "Participant 202": "9.00",
+                      "Participant 301": "7.00", "Participant 302": "7.00"}
+    with zipfile.ZipFile(feedback_zip(rows.values(), trivial.rubric, tmp_path / "feedback.zip")) as archive:
+        participants = {name.split("_")[1] for name in archive.namelist()}
+    assert participants == {"201", "202", "301", "302"}  # not 17

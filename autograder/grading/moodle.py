@@ -48,6 +48,24 @@ class Entry:
         return f"{self.name}_{self.participant}" if self.participant else self.name
 
 
+_NOT_IN_FILENAMES = re.compile(r"[\x00-\x1f\x7f&<>\"`|':\\/]")
+
+
+def moodle_filename(name: str) -> str:
+    """A name (a group's, a student's) as Moodle writes it into a download's folder names:
+    ``format_string`` (a bare ``&`` becomes ``&amp;``, tags are dropped), its underscores
+    made spaces, then ``clean_filename``'s removals (``& < > " ` | ' : \\ /`` and control
+    characters). "Team_A & B" is written "Team A amp; B"."""
+    text = re.sub(r"&(?!#?[A-Za-z0-9]+;)", "&amp;", name)
+    text = re.sub(r"<[^>]*>", "", text).replace("_", " ")
+    return _NOT_IN_FILENAMES.sub("", text).strip()
+
+
+def same_moodle_name(folder_name: str, name: str) -> bool:
+    """Whether a download's folder name is ``name`` (a worksheet's), as Moodle cleans it."""
+    return " ".join(moodle_filename(name).casefold().split()) == " ".join(folder_name.casefold().split())
+
+
 def parse_entry(name: str) -> Entry | None:
     """Split a Moodle entry name; None when it is not one."""
     match = _ENTRY.match(name) or _NO_ID.match(name)

@@ -295,7 +295,7 @@ def feedback_zip(rows: Iterable[Row], rubric: Rubric, path: Path) -> Path:
             student = row.student
             if student is None:
                 continue
-            participants = student.members if student.team and student.members else (student.participant,)
+            participants = student.members if student.team else (student.participant,)  # an unmatched team: none
             page = student_page(row, rubric)
             for participant in participants:
                 entry = _moodle_entry(student.name, str(participant))

@@ -17,6 +17,7 @@ from dateutil import parser as dateparser
 from ..atomic import atomic_write
 from ..errors import UsageError
 from ..grading.intake import Student
+from ..grading.moodle import same_moodle_name
 from ..grading.record import Grade, Late
 
 if TYPE_CHECKING:
@@ -137,15 +138,22 @@ def read_marks(path: Path, rubric: Rubric) -> dict[str, dict[str, float]]:
 
 
 def _student(grade: Grade, worksheet: Worksheet | None) -> Student | None:
+    """Who a result belongs to. In a team assignment (the worksheet has a Group column) a
+    folder's number is the group's id: the group is looked up by name first, and the
+    number is taken as a participant's only when that participant has the folder's name.
+    A team whose group is not found gets no members, never a stranger's grade."""
     student = grade.student
     if student is None or worksheet is None:
         return student
-    if student.participant in worksheet.participants():
+    if not worksheet.teams:
         return student
-    members = worksheet.groups().get(student.name)
-    if members:  # a team's folder carries the group's id; its members are in the Group column
+    members = worksheet.team_members(student.name)
+    if members:
         return replace(student, team=True, members=tuple(members))
-    return student
+    if student.participant in worksheet.participants() and same_moodle_name(student.name,
+                                                                            worksheet.name(student.participant)):
+        return student
+    return replace(student, team=True, members=())
 
 
 def _lookup(table: dict[str, Any], row: Row) -> Any:

@@ -90,7 +90,7 @@ def publish(assignment: Assignment, out_dir: Path, files: MarkerFiles = MarkerFi
     result = Published(rows)
     result.files.append(write_csv(rows, rubric, out_dir / GRADEBOOK))
     if worksheet is not None:
-        result.warnings += _fill(worksheet, rows)
+        result.warnings += fill_worksheet(worksheet, rows)
         result.files.append(worksheet.write(out_dir / WORKSHEET))
     write_pages(rows, rubric, out_dir / FEEDBACK_DIR)
     result.files.append(out_dir / FEEDBACK_DIR)
@@ -100,15 +100,19 @@ def publish(assignment: Assignment, out_dir: Path, files: MarkerFiles = MarkerFi
     return result
 
 
-def _fill(worksheet: Worksheet, rows: list[Row]) -> list[str]:
+def fill_worksheet(worksheet: Worksheet, rows: list[Row]) -> list[str]:
     """Grade and Feedback comments for every graded participant; the rest stays as downloaded."""
     warnings = []
     for row in rows:
         if row.student is None:
             warnings.append(f"{row.submission}: not from a Moodle download, so not in the worksheet")
             continue
-        participants = list(row.student.members) if row.student.team and row.student.members else [
-            row.student.participant]
+        if row.student.team and not row.student.members:
+            warnings.append(f"{row.submission}: team {row.student.name!r} matches no group of {worksheet.path.name}'s "
+                            "Group column, so no member is graded there (nor in the feedback zip); its grade is in "
+                            "gradebook.csv only")
+            continue
+        participants = list(row.student.members) if row.student.team else [row.student.participant]
         for participant in participants:
             maximum = worksheet.maximum(participant)
             grade = row.final if not maximum else row.final * maximum / row.maximum

@@ -22,9 +22,11 @@ from dateutil import parser as dateparser
 
 from ..atomic import atomic_write
 from ..errors import UsageError
+from ..grading.moodle import same_moodle_name
 
 IDENTIFIER, GRADE, FEEDBACK = "Identifier", "Grade", "Feedback comments"
 MAXIMUM, SUBMITTED, GROUP, NAME = "Maximum Grade", "Last modified (submission)", "Group", "Full name"
+DEFAULT_TEAM = "Default group"  # Moodle's folder for the submission of students in no group
 _PARTICIPANT = re.compile(r"(\d+)\s*$")
 _PHP_QUOTED = re.compile(r'[,"\\\s]')
 
@@ -117,6 +119,22 @@ class Worksheet:
             if group and group != "-":
                 teams.setdefault(group, []).append(participant)
         return teams
+
+    @property
+    def teams(self) -> bool:
+        """Whether this is a team assignment's worksheet: Moodle adds the Group column only then."""
+        return GROUP in self.header
+
+    def team_members(self, folder_name: str) -> list[str]:
+        """The members of the group a download's team folder is named after (Moodle cleans
+        the group's name for the folder, the Group column keeps it raw); "Default group"
+        is everyone in no group. Empty when no group matches."""
+        if not self.teams:
+            return []
+        if folder_name.casefold() == DEFAULT_TEAM.casefold():
+            return [p for p, row in self.participants().items() if self._value(row, GROUP).strip() in ("", "-")]
+        return next((members for group, members in self.groups().items() if same_moodle_name(folder_name, group)),
+                    [])
 
     def maximum(self, participant: str) -> float | None:
         try:
