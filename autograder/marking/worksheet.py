@@ -1,10 +1,14 @@
-"""Moodle's offline grading worksheet: read the one the marker downloaded, write Grade
+r"""Moodle's offline grading worksheet: read the one the marker downloaded, write Grade
 and Feedback comments back, and keep everything else exactly as it was.
 
-Moodle writes the worksheet with PHP's ``fputcsv`` (a field is quoted when it holds a
-comma, a quote, a backslash, white space or a line break). The written file uses the
-quoting that reproduces the downloaded file, so rows the grader did not touch stay
-byte for byte the same, and Moodle's importer reads it back.
+Moodle writes the worksheet with PHP's ``fputcsv``: a field is quoted when it holds a
+comma, a quote, a tab, a space, a line break or the escape character, and each record
+ends with ``\n`` (a field may hold ``\r\n`` of its own, as a browser submits comments).
+Moodle 4.x writes with no escape character (every quote doubled); older versions escape
+with ``\`` (a quote right after a backslash is not doubled, and PHP's reader keeps both).
+The worksheet is read as PHP reads it, every untouched record is written back as its
+very bytes, and a filled record is written as PHP would write it, in the file's own
+escape style and with its own line ending, so Moodle's importer reads it as intended.
 """
 
 from __future__ import annotations
@@ -12,11 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Literal
 
 from dateutil import parser as dateparser
 
@@ -28,40 +30,119 @@ IDENTIFIER, GRADE, FEEDBACK = "Identifier", "Grade", "Feedback comments"
 MAXIMUM, SUBMITTED, GROUP, NAME = "Maximum Grade", "Last modified (submission)", "Group", "Full name"
 DEFAULT_TEAM = "Default group"  # Moodle's folder for the submission of students in no group
 _PARTICIPANT = re.compile(r"(\d+)\s*$")
-_PHP_QUOTED = re.compile(r'[,"\\\s]')
+_PHP_SPECIAL = (",", '"', "\n", "\r", "\t", " ")  # what makes fputcsv quote a field, besides its escape
+_ESCAPES = {"php": None, "php-backslash": "\\"}  # Moodle 4.x, then older versions
 
 
-def _php_field(value: str) -> str:
-    if value == "" or not _PHP_QUOTED.search(value):
+def php_field(value: str, escape: str | None) -> str:
+    """One field exactly as PHP's ``fputcsv(..., ',', '"', escape)`` writes it."""
+    if not any(c in value for c in _PHP_SPECIAL) and not (escape and escape in value):
         return value
-    return '"' + value.replace('"', '""') + '"'
+    out, escaped = ['"'], False
+    for ch in value:
+        if escape and ch == escape:
+            escaped = True
+        elif not escaped and ch == '"':
+            out.append('"')
+        else:
+            escaped = False
+        out.append(ch)
+    return "".join([*out, '"'])
 
 
-def _php(rows: list[list[str]], newline: str) -> str:
-    return "".join(",".join(_php_field(v) for v in row) + newline for row in rows)
+def php_record(fields: list[str], escape: str | None, newline: str = "\n") -> str:
+    return ",".join(php_field(value, escape) for value in fields) + newline
 
 
-def _python(quoting: Literal[0, 1, 2, 3]) -> Callable[[list[list[str]], str], str]:
-    def write(rows: list[list[str]], newline: str) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, quoting=quoting, lineterminator=newline).writerows(rows)
-        return buffer.getvalue()
+def php_records(text: str, escape: str | None) -> list[tuple[list[str], str]] | None:
+    """The records of ``text`` as PHP's ``fgetcsv`` reads them, each with its own text (its
+    line ending included); None when a quoted field never closes."""
+    records: list[tuple[list[str], str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        start, fields = i, []
+        while True:
+            if i < n and text[i] == '"':
+                i, part = i + 1, []
+                while True:
+                    if i >= n:
+                        return None
+                    ch = text[i]
+                    if escape and ch == escape and i + 1 < n:  # both kept; the next cannot close the field
+                        part += [ch, text[i + 1]]
+                        i += 2
+                    elif ch == '"' and text.startswith('""', i):
+                        part.append('"')
+                        i += 2
+                    elif ch == '"':
+                        i += 1
+                        break
+                    else:
+                        part.append(ch)
+                        i += 1
+                while i < n and text[i] not in ",\r\n":  # after the closing quote, up to the delimiter
+                    part.append(text[i])
+                    i += 1
+                fields.append("".join(part))
+            else:
+                j = i
+                while j < n and text[j] not in ",\r\n":
+                    j += 1
+                fields.append(text[i:j])
+                i = j
+            if i < n and text[i] == ",":
+                i += 1
+                continue
+            i += 2 if text.startswith("\r\n", i) else 1 if i < n else 0
+            break
+        records.append((fields, text[start:i]))
+    return records
 
-    return write
+
+def _python_record(fields: list[str], quoting: int, newline: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=quoting, lineterminator=newline).writerow(fields)  # type: ignore[arg-type]
+    return buffer.getvalue()
 
 
-_WRITERS = {"php": _php, "all": _python(csv.QUOTE_ALL), "minimal": _python(csv.QUOTE_MINIMAL)}
+def _ending(raw: str) -> str:
+    return "\r\n" if raw.endswith("\r\n") else "\n"
+
+
+def _write_record(fields: list[str], style: str, newline: str) -> str:
+    if style in _ESCAPES:
+        return php_record(fields, _ESCAPES[style], newline)
+    return _python_record(fields, csv.QUOTE_ALL if style == "all" else csv.QUOTE_MINIMAL, newline)
+
+
+def _fit(records: list[tuple[list[str], str]], escape: str | None) -> tuple[bool, int, bool]:
+    """How well reading a file with ``escape`` fits it: every record as wide as the header,
+    then how many records PHP's writer reproduces in that style; Moodle 4.x's on a tie."""
+    if not records:
+        return (False, 0, escape is None)
+    width = len(records[0][0])
+    regular = all(len(fields) == width for fields, _ in records)
+    same = sum(php_record(fields, escape, _ending(raw)) == raw for fields, raw in records)
+    return (regular, same, escape is None)
+
+
+def _style_of(records: list[tuple[list[str], str]], escape: str | None) -> str | None:
+    """The writer that reproduces every record of a file read with ``escape``."""
+    styles = [name for name, value in _ESCAPES.items() if value == escape] + (["all", "minimal"] if not escape else [])
+    return next((style for style in styles
+                 if all(_write_record(fields, style, _ending(raw)) == raw for fields, raw in records)), None)
 
 
 @dataclass
 class Worksheet:
-    """A downloaded grading worksheet, header and rows as text."""
+    """A downloaded grading worksheet: its records as read, and each one's own text."""
 
     path: Path
     rows: list[list[str]]  # the header first
     bom: bool
-    newline: str
-    style: str  # the writer that reproduces the downloaded file
+    style: str  # how a filled record is written: php (no escape), php-backslash, all, minimal
+    raws: list[str] = field(default_factory=list)  # each record's text as downloaded
+    touched: set[int] = field(default_factory=set)  # records the grader filled
 
     @classmethod
     def read(cls, path: Path) -> Worksheet:
@@ -74,10 +155,14 @@ class Worksheet:
         except UnicodeDecodeError:
             raise UsageError(f"{path}: the grading worksheet is not UTF-8 text; download it again from Moodle "
                              "(Grading action › Download grading worksheet)") from None
-        newline = "\r\n" if "\r\n" in text else "\n"
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-        if not rows:
-            raise UsageError(f"{path}: the grading worksheet is empty")
+        read = {escape: php_records(text, escape) for escape in (None, "\\")}
+        styles = {escape: _style_of(records, escape) for escape, records in read.items() if records is not None}
+        escape = max((e for e in read if read[e] is not None), key=lambda e: _fit(read[e] or [], e), default=None)
+        records = read[escape]
+        if not records:
+            raise UsageError(f"{path}: the grading worksheet is empty" if records is not None else
+                             f"{path}: the grading worksheet is not CSV as Moodle writes it (a quote never closes)")
+        rows = [fields for fields, _ in records]
         header = rows[0]
         missing = [c for c in (IDENTIFIER, GRADE, FEEDBACK) if c not in header]
         if missing:
@@ -87,8 +172,8 @@ class Worksheet:
         short = [n + 1 for n, row in enumerate(rows) if len(row) != len(header)]
         if short:
             raise UsageError(f"{path}: line(s) {', '.join(map(str, short[:5]))} do not have {len(header)} columns")
-        style = next((name for name, writer in _WRITERS.items() if writer(rows, newline) == text), "php")
-        return cls(path, rows, raw.startswith(b"\xef\xbb\xbf"), newline, style)
+        style = styles.get(escape) or ("php" if escape is None else "php-backslash")
+        return cls(path, rows, raw.startswith(b"\xef\xbb\xbf"), style, [raw_text for _, raw_text in records])
 
     @property
     def header(self) -> list[str]:
@@ -162,11 +247,22 @@ class Worksheet:
             return False
         row[self.header.index(GRADE)] = grade
         row[self.header.index(FEEDBACK)] = feedback
+        self.touched.add(next(n for n, candidate in enumerate(self.rows) if candidate is row))
         return True
 
+    def text(self) -> str:
+        """The worksheet as it will be written: untouched records as downloaded, filled ones
+        as Moodle's own writer would write them, each with its own line ending."""
+        parts = []
+        for number, fields in enumerate(self.rows):
+            raw = self.raws[number] if number < len(self.raws) else ""
+            if number in self.touched or not raw:
+                raw = _write_record(fields, self.style, _ending(raw) if raw else "\n")
+            parts.append(raw)
+        return "".join(parts)
+
     def write(self, path: Path) -> Path:
-        text = _WRITERS[self.style](self.rows, self.newline)
-        return atomic_write(path, ("\ufeff" if self.bom else "") + text)
+        return atomic_write(path, ("\ufeff" if self.bom else "") + self.text())
 
 
 # -- writing a worksheet as Moodle does: the demo's sample batch and the tests use it
@@ -196,4 +292,4 @@ def write_worksheet(path: Path, students: list[tuple[str, str, datetime | None]]
         if groups is not None:
             row.insert(3, groups.get(participant, "-"))
         rows.append(row)
-    return Worksheet(path, rows, bom=False, newline="\n", style="php").write(path)
+    return Worksheet(path, rows, bom=False, style="php").write(path)
