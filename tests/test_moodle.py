@@ -363,3 +363,29 @@ def test_a_bad_worksheet_is_refused_naming_the_file(tmp_path: Path, content: byt
     with pytest.raises(UsageError) as error:
         Worksheet.read(path)
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_a_worksheet_in_another_language_is_read_by_moodles_column_order(tmp_path: Path):
+    """Moodle writes the headers in the downloading user's language; the columns keep their order."""
+    german = ["ID", "Vollständiger Name", "E-Mail-Adresse", "Status", "Bewertung", "Bestwertung",
+              "Bewertung kann geändert werden", "Zuletzt geändert (Abgabe)", "Zuletzt geändert (Bewertung)",
+              "Feedback als Kommentar"]
+    rows = [german,
+            ["Teilnehmer/in 101", "Jana Daum", "jana@example.edu", "Zur Bewertung abgegeben", "", "50,00", "Ja",
+             "Montag, 16. Oktober 2023, 09:45", "-", ""],
+            ["Teilnehmer/in 102", "Bo Schmidt", "bo@example.edu", "Zur Bewertung abgegeben", "40,00", "50,00", "Ja",
+             "Montag, 16. Oktober 2023, 10:45", "-", "gut"]]
+    path = tmp_path / "bewertungen.csv"
+    path.write_text("".join(",".join(f'"{v}"' if " " in v or "," in v else v for v in row) + "\n" for row in rows),
+                    encoding="utf-8")
+    sheet = Worksheet.read(path)
+    assert set(sheet.participants()) == {"101", "102"} and sheet.name("101") == "Jana Daum"
+    assert sheet.maximum("101") == 50.0 and not sheet.teams
+    assert sheet.fill("101", "45.00", "sehr gut")
+    written = _csv_rows(sheet.write(tmp_path / "out.csv"))
+    assert written[1][4] == "45.00" and written[1][9] == "sehr gut" and written[2] == rows[2]
+    rows[0] = ["A", "B", "C", "D", "E", "F", "G"]  # neither Moodle's names nor its order
+    path.write_text("\n".join(",".join(r[:7]) for r in [rows[0], ["x", "y", "z", "w", "v", "u", "t"]]) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(UsageError, match="not in the order Moodle writes them in another language"):
+        Worksheet.read(path)

@@ -115,6 +115,31 @@ def _write_record(fields: list[str], style: str, newline: str) -> str:
     return _python_record(fields, csv.QUOTE_ALL if style == "all" else csv.QUOTE_MINIMAL, newline)
 
 
+_NUMBER = re.compile(r"^\d[\d,. ]*$")
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> dict[str, int]:
+    """Which column is which. By the English names where they are there; otherwise by the
+    order Moodle writes its columns in every language, checked against their content: the
+    identifier first (every value ends in the participant's number), the full name next,
+    the grade right before the maximum grade (the same number on every row), whether the
+    grade can be changed, the submission's time, and the feedback comments last."""
+    english = {name: header.index(name) for name in (IDENTIFIER, NAME, GRADE, MAXIMUM, SUBMITTED, GROUP, FEEDBACK)
+               if name in header}
+    if {IDENTIFIER, GRADE, FEEDBACK} <= english.keys() or not rows or len(header) < 6:
+        return english
+    if not all(_PARTICIPANT.search(row[0]) for row in rows):
+        return english
+    for index in range(3, len(header) - 2):
+        values = {row[index].strip() for row in rows}
+        grades = [row[index - 1].strip() for row in rows]
+        if (len(values) == 1 and _NUMBER.match(next(iter(values)))
+                and all(not g or g == "-" or _NUMBER.match(g) for g in grades)):
+            return {IDENTIFIER: 0, NAME: 1, GRADE: index - 1, MAXIMUM: index, SUBMITTED: index + 2,
+                    FEEDBACK: len(header) - 1}
+    return english
+
+
 def _fit(records: list[tuple[list[str], str]], escape: str | None) -> tuple[bool, int, bool]:
     """How well reading a file with ``escape`` fits it: every record as wide as the header,
     then how many records PHP's writer reproduces in that style; Moodle 4.x's on a tie."""
@@ -143,6 +168,7 @@ class Worksheet:
     style: str  # how a filled record is written: php (no escape), php-backslash, all, minimal
     raws: list[str] = field(default_factory=list)  # each record's text as downloaded
     touched: set[int] = field(default_factory=set)  # records the grader filled
+    columns: dict[str, int] = field(default_factory=dict)  # the English column name -> its index
 
     @classmethod
     def read(cls, path: Path) -> Worksheet:
@@ -164,23 +190,27 @@ class Worksheet:
                              f"{path}: the grading worksheet is not CSV as Moodle writes it (a quote never closes)")
         rows = [fields for fields, _ in records]
         header = rows[0]
-        missing = [c for c in (IDENTIFIER, GRADE, FEEDBACK) if c not in header]
-        if missing:
-            raise UsageError(f"{path}: not a Moodle grading worksheet: no {', '.join(repr(c) for c in missing)} "
-                             f"column (it has {', '.join(header[:6])}...). In Moodle, enable the feedback comments "
-                             "and offline grading worksheet feedback types, then download the worksheet again")
         short = [n + 1 for n, row in enumerate(rows) if len(row) != len(header)]
         if short:
             raise UsageError(f"{path}: line(s) {', '.join(map(str, short[:5]))} do not have {len(header)} columns")
+        columns = _columns(header, rows[1:])
+        missing = [c for c in (IDENTIFIER, GRADE, FEEDBACK) if c not in columns]
+        if missing:
+            raise UsageError(f"{path}: not a Moodle grading worksheet: no {', '.join(repr(c) for c in missing)} "
+                             f"column (it has {', '.join(header[:6])}...), and its columns are not in the order "
+                             "Moodle writes them in another language. In Moodle, enable the feedback comments and "
+                             "offline grading worksheet feedback types, then download the worksheet again")
         style = styles.get(escape) or ("php" if escape is None else "php-backslash")
-        return cls(path, rows, raw.startswith(b"\xef\xbb\xbf"), style, [raw_text for _, raw_text in records])
+        return cls(path, rows, raw.startswith(b"\xef\xbb\xbf"), style, [raw_text for _, raw_text in records],
+                   columns=columns)
 
     @property
     def header(self) -> list[str]:
         return self.rows[0]
 
     def _value(self, row: list[str], column: str) -> str:
-        return row[self.header.index(column)] if row and column in self.header else ""
+        index = self.columns.get(column)
+        return row[index] if row and index is not None else ""
 
     def participants(self) -> dict[str, list[str]]:
         """Participant id -> its row."""
@@ -197,7 +227,7 @@ class Worksheet:
     def groups(self) -> dict[str, list[str]]:
         """Team name -> its members' participant ids (team assignments have a Group column)."""
         teams: dict[str, list[str]] = {}
-        if GROUP not in self.header:
+        if GROUP not in self.columns:
             return teams
         for participant, row in self.participants().items():
             group = self._value(row, GROUP).strip()
@@ -208,7 +238,7 @@ class Worksheet:
     @property
     def teams(self) -> bool:
         """Whether this is a team assignment's worksheet: Moodle adds the Group column only then."""
-        return GROUP in self.header
+        return GROUP in self.columns
 
     def team_members(self, folder_name: str) -> list[str]:
         """The members of the group a download's team folder is named after (Moodle cleans
@@ -223,8 +253,14 @@ class Worksheet:
 
     def maximum(self, participant: str) -> float | None:
         try:
-            return float(self._value(self.participants()[participant], MAXIMUM).replace(",", ""))
-        except (KeyError, ValueError):
+            text = self._value(self.participants()[participant], MAXIMUM).replace(" ", "")
+        except KeyError:
+            return None
+        if re.fullmatch(r"\d+,\d{1,2}", text):  # a decimal comma (de, fr, ...): 100,00
+            text = text.replace(",", ".")
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
             return None
 
     def submitted(self, participant: str, zone: tzinfo) -> datetime | None:
@@ -245,8 +281,8 @@ class Worksheet:
         row = self.participants().get(participant)
         if row is None:
             return False
-        row[self.header.index(GRADE)] = grade
-        row[self.header.index(FEEDBACK)] = feedback
+        row[self.columns[GRADE]] = grade
+        row[self.columns[FEEDBACK]] = feedback
         self.touched.add(next(n for n, candidate in enumerate(self.rows) if candidate is row))
         return True
 
