@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,9 +25,9 @@ SNOOP = ("import pathlib\ntry:\n    print(pathlib.Path({path!r}).read_text())\n"
          "except Exception as error:\n    print('no', error)")
 
 
-def _autograder(tmp_path: Path) -> Path:
+def _autograder(tmp_path: Path, **rubric_extra: object) -> Path:
     assignment = trivial_copy(tmp_path / "assignment", policy={"due": DUE.isoformat(), "late_penalty_per_day": 0.2,
-                                                               "not_assessed_after_days": 7})
+                                                               "not_assessed_after_days": 7}, **rubric_extra)
     out = tmp_path / "autograder.zip"
     done = run_cli("gradescope", assignment, "-o", out)
     assert done.returncode == 0, done.stderr
@@ -33,7 +35,7 @@ def _autograder(tmp_path: Path) -> Path:
 
 
 def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late: timedelta,
-                     **env_extra: str) -> Path:
+                     run: bool = True, **env_extra: str) -> Path:
     root = tmp_path / name
     with zipfile.ZipFile(archive) as bundle:
         bundle.extractall(root / "source")
@@ -43,11 +45,15 @@ def _gradescope_root(tmp_path: Path, archive: Path, name: str, *cells: str, late
     metadata = {"id": 1, "created_at": (DUE + late).isoformat(), "assignment": {"due_date": DUE.isoformat()},
                 "users": [{"email": "jane@example.edu", "id": 7, "name": "Jane Doe"}]}
     (root / "submission_metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
-    env = {**os.environ, "AUTOGRADER_GS_ROOT": str(root), "AUTOGRADER_GS_PYTHON": sys.executable, **env_extra}
-    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    if run:
+        done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=_env(root, **env_extra),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
     return root
+
+
+def _env(root: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "AUTOGRADER_GS_ROOT": str(root), "AUTOGRADER_GS_PYTHON": sys.executable, **extra}
 
 
 def test_the_zip_has_gradescope_scripts_at_its_root(tmp_path: Path):
@@ -112,6 +118,46 @@ def test_where_namespaces_are_refused_permissions_hide_the_source(tmp_path: Path
     record = json.loads(results[root / "results" / "grade" / "grade.json"])
     assert record["sandbox"]["trivial.ipynb"]["walls"] == "permissions"
     assert json.loads(results[root / "results" / "results.json"])["score"] == 9
+
+
+SLOW = "import time\ntime.sleep(600)"
+
+
+def test_a_run_that_outlasts_the_platforms_timeout_ends_within_it_with_what_was_graded(tmp_path: Path):
+    """The rubric says what the Gradescope assignment allows: the grader stops the notebook
+    within it, grades what ran and says "not graded: time budget" for the rest."""
+    archive = _autograder(tmp_path, gradescope={"timeout_s": 40, "margin_s": 10})
+    began = time.monotonic()
+    root = _gradescope_root(tmp_path, archive, "slow", TRIVIAL_CELLS[0], SLOW, *TRIVIAL_CELLS[1:],
+                            late=-timedelta(hours=1))
+    assert time.monotonic() - began < 40 + 60  # the budget, and the checks after it on a loaded machine
+    results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(results, SCHEMA)
+    tests = {test["number"]: test for test in results["tests"]}
+    assert tests["1"]["status"] == "passed"  # its cell ran before the slow one
+    assert tests["2a"]["status"] == "failed" and "not graded: time budget" in tests["2a"]["output"]
+    assert "Public items: 0 / 7." in results["output"] and "Hidden items are graded too" in results["output"]
+
+
+def test_a_run_the_platform_kills_leaves_a_valid_results_json(tmp_path: Path):
+    archive = _autograder(tmp_path)
+    root = _gradescope_root(tmp_path, archive, "killed", SLOW, *TRIVIAL_CELLS, late=-timedelta(hours=1), run=False)
+    process = subprocess.Popen(["bash", str(root / "source" / "run_autograder")], env=_env(root),
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = root / "results" / "results.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not results.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)  # into the slow cell
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # as Gradescope stops a run past its timeout
+        process.wait()
+    document = json.loads(results.read_text(encoding="utf-8"))
+    jsonschema.validate(document, SCHEMA)
+    assert {test["number"] for test in document["tests"]} == {"1", "2a", "3"}
+    assert all(test["score"] == 0 and "not graded" in test["output"] for test in document["tests"])
+    assert {test["number"]: test["visibility"] for test in document["tests"]}["1"] == "after_published"
 
 
 def test_the_schema_can_fail():

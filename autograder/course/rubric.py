@@ -246,6 +246,24 @@ class Limits(_Strict):
         return value
 
 
+class GradescopeLimits(_Strict):
+    """What the Gradescope assignment's autograder settings give a run (set them there to
+    match): the grader keeps its whole run inside them, so that ``results.json`` is
+    written before the platform stops it."""
+
+    timeout_s: float = Field(default=600, gt=0, le=2400, description="Gradescope's autograder timeout "
+                             "(10 minutes by default, 40 at most)")
+    memory_mb: int = Field(default=768, ge=512, description="the container's memory (768 MB by default)")
+    cpus: float = Field(default=0.5, gt=0, description="the container's CPUs (half a vCPU by default)")
+    margin_s: float = Field(default=60, ge=0, description="kept back from the timeout for the checks' last "
+                            "probes and writing results.json")
+    grader_mb: int = Field(default=256, ge=0, description="kept back from the memory for the grader itself")
+
+    @property
+    def kernel_memory_mb(self) -> int:
+        return max(kernel.MIN_MEMORY_MB, self.memory_mb - self.grader_mb)
+
+
 class DataSpec(_Strict):
     public: str = Field(description="folder of public data, relative to the rubric file")
     stage_as: str = Field(default="data", pattern=r"^[A-Za-z0-9._-]+$")
@@ -272,6 +290,7 @@ class Rubric(_Strict):
     total_points: float = Field(gt=0)
     policy: Policy = Policy()
     limits: Limits = Limits()
+    gradescope: GradescopeLimits = GradescopeLimits()
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="values the grader gives each notebook's parameters cell"
     )

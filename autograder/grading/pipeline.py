@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +61,11 @@ class GradeOptions:
     kernel_start_timeout_s: float | None = None
     gpus: str | None = None  # auto | all | none | indices
     hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
+    budget_s: float | None = None  # all notebooks of a submission within this (a platform's limit, as Gradescope's)
     names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # field -> the caller's name
 
     def __post_init__(self) -> None:
-        for name in ("cell_timeout_s", "total_timeout_s", "probe_timeout_s", "kernel_start_timeout_s"):
+        for name in ("cell_timeout_s", "total_timeout_s", "probe_timeout_s", "kernel_start_timeout_s", "budget_s"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 self._refuse(name, value, "must be a positive number of seconds")
@@ -237,7 +239,15 @@ def start(
         readonly = [data.view] if data is not None else []
         sandbox.prepare(workdir, readonly)
         hidden = _hidden(assignment, data, options)
+        deadline = time.monotonic() + options.budget_s if options.budget_s else None
         for name, nb in checked.notebooks.items():
+            total = limits.total_timeout_s
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left < 1:
+                    session.unavailable[name] = f"{name} was not run: {BUDGET_NOTE.format(budget=options.budget_s)}"
+                    continue
+                total = min(total, left)
             place = Place(workdir=workdir, cwd=cwd_of[name], private=private_dir(), readonly=readonly,
                           hidden=hidden, resources=resources(limits))
             started.scratch.append(place.private)
@@ -247,14 +257,20 @@ def start(
                 manager=sandbox.kernel_manager(place),
                 cwd=place.cwd,
                 env=sandbox.kernel_env(place),
-                cell_timeout=limits.cell_timeout_s,
-                total_timeout=limits.total_timeout_s,
+                cell_timeout=min(limits.cell_timeout_s, total),
+                total_timeout=total,
                 max_output_bytes=limits.max_output_bytes,
                 parameters=parameters,
                 start_timeout=limits.kernel_start_timeout_s,
             )
             if live.run.start_failed:
                 _blame_start(name, live, place.log_tail())
+            if total < limits.total_timeout_s and "total time limit" in live.run.problem:
+                budget = BUDGET_NOTE.format(budget=options.budget_s)
+                live.run.problem = budget
+                for cell in live.run.cells:  # the cut was the run's budget, not the notebook's own limit
+                    if "total time limit" in cell.note:
+                        cell.note = f"not run: {budget}" if cell.note.startswith("not run") else f"stopped: {budget}"
             why = sandbox.explain(place) if live.run.problem else ""
             if why:
                 live.run.problem += f" ({why})"
@@ -266,6 +282,10 @@ def start(
         started.close()
         raise
     return started
+
+
+#: Why a notebook stopped, or never ran, when the run's budget (``GradeOptions.budget_s``) ran out.
+BUDGET_NOTE = "not graded: time budget (this run's {budget:g} s, the platform's limit, ran out)"
 
 
 def _blame_start(name: str, live: LiveNotebook, said: str) -> None:

@@ -140,7 +140,10 @@ def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
 def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict[str, Any]:
     """Gradescope's results.json for a grade: one test per automatic item."""
     auto = grade.automatic
-    summary = [f"Automatic points: {grade.auto_points:g} / {grade.auto_max:g}."]
+    public = [item for item in auto if item.visibility == "public" and not item.status.awaiting]
+    summary = [f"Public items: {sum(i.earned for i in public):g} / {sum(i.max_points for i in public):g}."]
+    if any(item.visibility == "hidden" for item in grade.items):
+        summary.append("Hidden items are graded too; their results appear when grades are published.")
     if grade.problem:
         summary.append(f"**This submission could not be graded:** {grade.problem}")
     if late.note:
@@ -186,8 +189,13 @@ def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic:
         metadata = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         metadata = {}
-    options = GradeOptions(data_dir=data_dir, synthetic=synthetic,
-                           hidden=(root / "source", out, root / "cache"))
+    platform = rubric.gradescope
+    # Written first: if the platform stops the run (its timeout, its memory), a valid
+    # results.json says so instead of Gradescope's "autograder failed".
+    atomic_write(out / "results.json", json.dumps(provisional(rubric), indent=2))
+    budget = max(1.0, platform.timeout_s - platform.margin_s - (time.monotonic() - began))
+    options = GradeOptions(data_dir=data_dir, synthetic=synthetic, hidden=(root / "source", out, root / "cache"),
+                           budget_s=budget, memory_mb=min(rubric.limits.memory_mb, platform.kernel_memory_mb))
     grade = grade_submission(assignment, root / "submission", options=options, sandbox=LocalSandbox(),
                              out=out / "grade")
     submitted, due = deadline(metadata, rubric)
@@ -195,6 +203,20 @@ def run(assignment: Assignment, root: Path, *, data_dir: Path | None, synthetic:
     document = results(grade, rubric, late=late, seconds=time.monotonic() - began)
     atomic_write(out / "results.json", json.dumps(document, indent=2))
     return document
+
+
+def provisional(rubric: Rubric) -> dict[str, Any]:
+    """results.json before anything is graded: every automatic item "not graded", for a
+    run the platform stops before the grader writes the real one."""
+    note = ("not graded: the run was stopped (Gradescope's time or memory limit) before this item was graded; "
+            "your instructor can regrade it")
+    tests = [{"name": f"{item.id} {item.title}", "number": item.id, "score": 0.0, "max_score": item.points,
+              "status": "failed", "output": note,
+              "visibility": "visible" if item.visibility == "public" else "after_published",
+              "tags": [f"question {question.id}"]}
+             for question, item in rubric.items() if item.kind == "auto" and question.status == "ready"]
+    return {"score": 0.0, "output": f"**Not graded:** {note}.", "output_format": "md", "visibility": "visible",
+            "stdout_visibility": "hidden", "tests": tests}
 
 
 def prepare(assignment: Assignment, *, synthetic: bool) -> None:
