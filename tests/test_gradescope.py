@@ -167,3 +167,18 @@ def test_the_schema_can_fail():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"tests": [{"name": "no score"}]}, SCHEMA)
     jsonschema.validate({"tests": [{"name": "x", "score": 0}]}, SCHEMA)
+
+
+def test_setup_stops_on_a_base_image_whose_python_is_too_old(tmp_path: Path):
+    with zipfile.ZipFile(_autograder(tmp_path)) as bundle:
+        setup = bundle.read("setup.sh").decode()
+    check = setup[setup.index("python3 -c 'import sys"):setup.index("python3 -m venv")]
+    fake = tmp_path / "bin" / "python3"  # Ubuntu 20.04's
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.8.10" && exit 0\nexit 1\n', encoding="utf-8")
+    fake.chmod(0o755)
+    old_image = {**os.environ, "PATH": f"{fake.parent}:/usr/bin:/bin"}
+    done = subprocess.run(["bash", "-c", f"set -e\n{check}echo ok"], env=old_image, capture_output=True, text=True)
+    assert done.returncode == 1 and "Python 3.8.10, older than 3.10: choose Ubuntu 22.04 or later" in done.stderr
+    done = subprocess.run(["bash", "-c", f"set -e\n{check}echo ok"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok"  # this machine's Python is new enough

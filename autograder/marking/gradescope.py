@@ -46,6 +46,10 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q python3 python3-venv python3-pip
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {{
+    echo "this base image's Python is $(python3 -V 2>&1), older than 3.10: choose Ubuntu 22.04 or later" >&2
+    exit 1
+}}
 python3 -m venv {venv}
 {venv}/bin/pip install -q /autograder/source/{grader}
 # students' code runs as another user: it must be able to run this Python
