@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -125,3 +128,17 @@ def test_the_bundles_self_check_passes_the_reference_and_fails_the_template(bund
     out = template.stdout
     assert out.index("1. Files") < out.index("2. Public checks") < out.index("3. Marked later")
     assert "public item(s) not yet earned" in out and "by the markers' hidden checks" in out
+
+
+def test_the_bundles_grader_installs_what_checking_needs_and_not_the_authoring_tools(bundle: Path, tmp_path: Path):
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet", "--report",
+                           str(report), str(bundle / "grader")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [installed] = json.loads(report.read_text(encoding="utf-8"))["install"]
+    needs = [r.split(";")[0].strip() for r in installed["metadata"]["requires_dist"] if "extra ==" not in r]
+    names = {re.split(r"[<>=!~ \[]", r, maxsplit=1)[0].lower() for r in needs}
+    assert {"torch", "nbclient", "ipykernel", "pytorch-lightning"} <= names
+    assert "otter-grader" not in names  # only course staff generate templates ('autograder[authoring]')
+    how_to = (bundle / "HOW-TO.md").read_text(encoding="utf-8")
+    assert "--system-site-packages" in how_to and "download.pytorch.org/whl/cpu" in how_to

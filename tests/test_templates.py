@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 import numpy as np
+import pytest
 
 from autograder.course.assignment import Assignment
 from autograder.course.templates import generate, stale, strip_solutions
@@ -82,3 +84,11 @@ def test_public_data_rounded_differently_is_current_but_a_small_change_is_stale(
     assert any("q3_regression.npz" in problem for problem in stale(assignment))
     np.savez(path, **{**arrays, "y_val": arrays["y_val"].astype(np.float32)})
     assert any("q3_regression.npz" in problem for problem in stale(assignment))
+
+
+def test_without_the_authoring_extra_generating_templates_says_what_to_install(monkeypatch: pytest.MonkeyPatch):
+    from autograder.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "otter.assign.assignment", None)  # as where otter-grader is not installed
+    with pytest.raises(UsageError, match=r"pip install 'autograder\[authoring\]'"):
+        strip_solutions(nbformat.v4.new_notebook())

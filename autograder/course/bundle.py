@@ -96,7 +96,15 @@ markers only; the check below tells you which items those are.
 python3 -m venv .venv && .venv/bin/pip install ./{grader}
 ```
 
-(On Colab: `!pip install ./{grader}`.)
+(On Colab: `!pip install ./{grader}`.) The grader needs PyTorch; pip keeps one that is
+already installed where you install it:
+
+- where PyTorch is already there (Colab, a course environment, a conda env): install
+  into that environment (`pip install ./{grader}` there), or make the venv see it:
+  `python3 -m venv --system-site-packages .venv`;
+- for the CPU-only build (about 1 GB instead of several, enough for the self-check),
+  install it first: `.venv/bin/pip install torch torchvision --index-url
+  https://download.pytorch.org/whl/cpu`, then `.venv/bin/pip install ./{grader}`.
 
 ## Each time
 

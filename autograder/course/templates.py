@@ -19,7 +19,7 @@ import nbformat
 import numpy as np
 from nbformat import NotebookNode
 
-from ..errors import AssignmentError
+from ..errors import AssignmentError, UsageError
 from .assignment import Assignment
 
 DATAGEN = "datagen"
@@ -27,8 +27,12 @@ DATAGEN = "datagen"
 
 def strip_solutions(nb: NotebookNode) -> NotebookNode:
     """A copy of ``nb`` with solutions replaced by prompts and outputs cleared."""
-    from otter.assign.assignment import Assignment as OtterConfig  # imports in 0.8 s
-    from otter.assign.solutions import strip_solutions_and_output
+    try:
+        from otter.assign.assignment import Assignment as OtterConfig  # imports in 0.8 s
+        from otter.assign.solutions import strip_solutions_and_output
+    except ImportError:
+        raise UsageError("generating templates needs otter-grader, which students and Gradescope do not install: "
+                         "pip install 'autograder[authoring]' (or -e '.[authoring]' in a checkout)") from None
 
     config = OtterConfig()
     config.strip_solutions_from_all_cells = True

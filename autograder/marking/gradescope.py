@@ -51,6 +51,10 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {{
     exit 1
 }}
 python3 -m venv {venv}
+# Gradescope has no GPU: PyTorch's CPU build (about 1 GB instead of several) where its index
+# can be reached; otherwise the package index's default build comes with the grader
+{venv}/bin/pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu \
+    || echo "PyTorch's CPU build could not be fetched; the package index's default is installed instead"
 {venv}/bin/pip install -q /autograder/source/{grader}
 # students' code runs as another user: it must be able to run this Python
 chmod -R o+rX {venv}
