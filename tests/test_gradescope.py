@@ -78,6 +78,8 @@ def test_run_autograder_grades_the_reference_and_a_broken_submission(tmp_path: P
     tests = {test["number"]: test for test in results["tests"]}
     assert set(tests) == {"1", "2a", "3"}  # the manual item is Gradescope's manual grading, listed in the output
     assert tests["1"]["visibility"] == "after_published" and tests["2a"]["visibility"] == "visible"
+    assert results["visibility"] == "after_published"  # the total, which counts the hidden item 1, waits too
+    assert "Public items: 7 / 7." in results["output"] and "9" not in results["output"].split("Public items")[1][:12]
     assert all(test["status"] == "passed" and test["score"] == test["max_score"] for test in tests.values())
     assert results["leaderboard"] == [{"name": "3 accuracy", "value": 1.0, "order": "desc"}]
     assert "Marked by hand: 2b (1)" in results["output"]

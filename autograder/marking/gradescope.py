@@ -180,7 +180,9 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
         "execution_time": round(seconds, 1),
         "output": "\n\n".join(summary),
         "output_format": "md",
-        "visibility": "visible",
+        # With hidden items the total would tell their outcome: the result as a whole (its
+        # score) waits for publishing, while each public test keeps its own "visible".
+        "visibility": "after_published" if any(i.visibility == "hidden" for i in auto) else "visible",
         "stdout_visibility": "hidden",
         "tests": [_test(item, rubric) for item in auto],
         "leaderboard": leaderboard,
