@@ -217,12 +217,12 @@ def version_for(nb: KernelChannel, function: str, partner: str) -> tuple[CellRun
         return None, ""
     set_in = settings[-1].number
     later = [cell for cell in definitions if cell.number > set_in]
-    if not later:
+    earlier = [cell for cell in definitions if cell.number <= set_in]
+    if not later or not earlier:  # defined once, or only after: nothing was redefined
         return None, ""
     note = (f"`{function}` is redefined in {later[-1].label}, after `{partner}` was set in "
             f"{settings[-1].label}")
-    earlier = [cell for cell in definitions if cell.number <= set_in]
-    if earlier and earlier[-1].status is CellStatus.OK and pure_definition(earlier[-1].source):
+    if earlier[-1].status is CellStatus.OK and pure_definition(earlier[-1].source):
         used = f"graded with the `{function}` of {earlier[-1].label}, which `{partner}` was computed with"
         return earlier[-1], f"{note}: {used}"
     return None, note

@@ -143,6 +143,7 @@ def test_a_function_redefined_after_its_partner_is_paired_with_the_version_it_wa
         version, note = version_for(channel, "scale", "y")
         assert version is None and note == "`scale` is redefined in code cell 6, after `y` was set in code cell 5"
         assert version_for(channel, "features", "nothing") == (None, "")
+        assert version_for(channel, "scale", "w_best") == (None, "")  # defined only after: not a redefinition
         with pytest.raises(GraderError, match="code cell 5 of pairs.ipynb does more than define names"):
             channel.call_as_defined("scale", live.run.cells[4], 1)
     finally:
