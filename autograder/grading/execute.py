@@ -232,18 +232,21 @@ async def run_notebook(
     max_output_bytes: int,
     parameters: dict[str, Any] | None = None,
     start_timeout: float = 300,
+    total_reason: str = "",
 ) -> LiveNotebook:
     """Run every code cell of ``nb`` and return it with its kernel still alive.
 
-    A kernel that is not ready within ``start_timeout`` seconds is the grader's failure
-    (a loaded machine), recorded in ``run.grader_fault``; a kernel that exits while
-    starting is recorded as the notebook's problem (a student's file can shadow a module
-    the kernel imports)."""
+    ``total_reason`` says why the cells stop at ``total_timeout`` when that is not the
+    notebook's own limit (a run's budget, a platform's timeout). A kernel that is not
+    ready within ``start_timeout`` seconds is the grader's failure (a loaded machine),
+    recorded in ``run.grader_fault``; a kernel that exits while starting is recorded as
+    the notebook's problem (a student's file can shadow a module the kernel imports)."""
     nb = inject_parameters(nb, parameters or {})
     run = NotebookRun(name=name)
     started = time.monotonic()
     deadline = started + total_timeout
     limits: dict[str, Any] = {}  # the last cell's limit: which one, and its seconds
+    total_reached = total_reason or f"the notebook's total time limit ({total_timeout:g} s) was reached"
 
     def cell_limit(cell: NotebookNode) -> float:
         left = deadline - time.monotonic()
@@ -294,7 +297,7 @@ async def run_notebook(
             record.status, record.note = CellStatus.SKIPPED, stop_reason
             continue
         if deadline - time.monotonic() <= 0:
-            stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
+            stop_reason = f"not run: {total_reached}"
             record.status, record.note = CellStatus.SKIPPED, stop_reason
             continue
         client.last_reply = None
@@ -318,11 +321,12 @@ async def run_notebook(
         if record.status is CellStatus.OK and reply.get("status") == "error":
             if reply.get("ename") == TIMEOUT_ENAME:
                 record.status = CellStatus.TIMEOUT
-                record.note = f"stopped after {limits['seconds']:g} s ({limits['which']} time limit)"
+                which = total_reason if limits["which"] == "total" and total_reason else f"{limits['which']} time limit"
+                record.note = f"stopped after {limits['seconds']:g} s ({which})"
                 cell.outputs.append(_marker(f"this cell was {record.note}"))
                 cell.metadata["autograder"] = {"status": "timeout", "limit_s": limits["seconds"]}
                 if limits["which"] == "total":
-                    stop_reason = f"not run: the notebook's total time limit ({total_timeout:g} s) was reached"
+                    stop_reason = f"not run: {total_reached}"
                 if not await _responds(client, _RESPONSIVE_WAIT_S):
                     stop_reason = "not run: the kernel did not respond after an earlier cell's time limit"
                     run.problem = f"the kernel stopped responding after {record.label} timed out"

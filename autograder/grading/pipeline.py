@@ -262,15 +262,10 @@ def start(
                 max_output_bytes=limits.max_output_bytes,
                 parameters=parameters,
                 start_timeout=limits.kernel_start_timeout_s,
+                total_reason=BUDGET_NOTE.format(budget=options.budget_s) if total < limits.total_timeout_s else "",
             )
             if live.run.start_failed:
                 _blame_start(name, live, place.log_tail())
-            if total < limits.total_timeout_s and "total time limit" in live.run.problem:
-                budget = BUDGET_NOTE.format(budget=options.budget_s)
-                live.run.problem = budget
-                for cell in live.run.cells:  # the cut was the run's budget, not the notebook's own limit
-                    if "total time limit" in cell.note:
-                        cell.note = f"not run: {budget}" if cell.note.startswith("not run") else f"stopped: {budget}"
             why = sandbox.explain(place) if live.run.problem else ""
             if why:
                 live.run.problem += f" ({why})"
