@@ -132,16 +132,23 @@ def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
     if metric is not None:
         measured = item.measured(metric.name)
         lines += ["", metric.needs(measured.get("reference") if measured else None).capitalize() + "."]
+    return _test_entry(item.id, item.title, item.question, item.visibility, score=item.points or 0.0,
+                       max_score=item.max_points, passed=item.status is Status.PASSED, output="\n".join(lines))
+
+
+def _test_entry(item_id: str, title: str, question: str, visibility: str, *, score: float, max_score: float,
+                passed: bool, output: str) -> dict[str, Any]:
+    """One Gradescope test for a rubric item: public ones visible, hidden ones after publishing."""
     return {
-        "name": f"{item.id} {item.title}",
-        "number": item.id,
-        "score": item.points or 0.0,
-        "max_score": item.max_points,
-        "status": "passed" if item.status is Status.PASSED else "failed",
-        "output": "\n".join(lines),
+        "name": f"{item_id} {title}",
+        "number": item_id,
+        "score": score,
+        "max_score": max_score,
+        "status": "passed" if passed else "failed",
+        "output": output,
         "output_format": "md",
-        "visibility": "visible" if item.visibility == "public" else "after_published",
-        "tags": [f"question {item.question}"],
+        "visibility": "visible" if visibility == "public" else "after_published",
+        "tags": [f"question {question}"],
     }
 
 
@@ -220,10 +227,8 @@ def provisional(rubric: Rubric) -> dict[str, Any]:
     run the platform stops before the grader writes the real one."""
     note = ("not graded: the run was stopped (Gradescope's time or memory limit) before this item was graded; "
             "your instructor can regrade it")
-    tests = [{"name": f"{item.id} {item.title}", "number": item.id, "score": 0.0, "max_score": item.points,
-              "status": "failed", "output": note,
-              "visibility": "visible" if item.visibility == "public" else "after_published",
-              "tags": [f"question {question.id}"]}
+    tests = [_test_entry(item.id, item.title, question.id, item.visibility, score=0.0, max_score=item.points,
+                         passed=False, output=note)
              for question, item in rubric.items() if item.kind == "auto" and question.status == "ready"]
     return {"score": 0.0, "output": f"**Not graded:** {note}.", "output_format": "md", "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests}
