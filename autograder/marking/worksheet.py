@@ -182,7 +182,6 @@ class Worksheet:
             raise UsageError(f"{path}: the grading worksheet is not UTF-8 text; download it again from Moodle "
                              "(Grading action › Download grading worksheet)") from None
         read = {escape: php_records(text, escape) for escape in (None, "\\")}
-        styles = {escape: _style_of(records, escape) for escape, records in read.items() if records is not None}
         escape = max((e for e in read if read[e] is not None), key=lambda e: _fit(read[e] or [], e), default=None)
         records = read[escape]
         if not records:
@@ -200,7 +199,7 @@ class Worksheet:
                              f"column (it has {', '.join(header[:6])}...), and its columns are not in the order "
                              "Moodle writes them in another language. In Moodle, enable the feedback comments and "
                              "offline grading worksheet feedback types, then download the worksheet again")
-        style = styles.get(escape) or ("php" if escape is None else "php-backslash")
+        style = _style_of(records, escape) or ("php" if escape is None else "php-backslash")
         return cls(path, rows, raw.startswith(b"\xef\xbb\xbf"), style, [raw_text for _, raw_text in records],
                    columns=columns)
 
