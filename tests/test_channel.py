@@ -99,6 +99,13 @@ def test_a_probe_naming_a_missing_variable_reads_as_not_defined(channel):
         channel.probe("def probe():\n    return w_trained")
 
 
+def test_a_probe_whose_own_local_hides_a_student_name_is_the_graders_failure(channel):
+    """``model = model`` in a probe binds a local that hides the student's ``model``: the
+    probe's bug (UnboundLocalError), never "`model` is not defined" blamed on the student."""
+    with pytest.raises(GraderError, match="the probe failed"):
+        channel.probe("def probe():\n    model = model\n    return model.weight")
+
+
 def test_a_missing_name_inside_student_code_is_the_student_error(channel):
     with pytest.raises(StudentRaised, match="NameError"):
         channel.call("uses_missing")

@@ -254,6 +254,8 @@ def _dispatch(request: dict[str, Any]) -> Any:
         except _Failure as failure:
             missing = failure.__cause__ or failure.__context__
             if isinstance(missing, NameError) and _raised_in_probe(missing):
+                if isinstance(missing, UnboundLocalError) or not missing.name:  # the probe's own bug
+                    raise _Failure({"kind": "internal", "message": f"the probe failed: {missing}"}) from None
                 raise _Failure({"kind": "undefined", "name": missing.name}) from None
             raise
     raise _Failure({"kind": "internal", "message": f"unknown op {op!r}"})
