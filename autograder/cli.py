@@ -416,13 +416,20 @@ def data() -> None:
 
 
 @data.command(name="synth")
-@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.argument("dataset")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scale", type=click.Choice(SCALES), default="small", show_default=True,
               help="small: seconds to make, for tests; full: the real dataset's sizes.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def data_synth(dataset: str, folder: Path, scale: str, seed: int) -> None:
-    """Write a synthetic DATASET into FOLDER in exactly the real on-disk format."""
+@click.option("--assignment", "assignment_ref", help="The assignment whose rubric declares DATASET (npz:).")
+def data_synth(dataset: str, folder: Path, scale: str, seed: int, assignment_ref: str | None) -> None:
+    """Write a synthetic DATASET into FOLDER in exactly the real on-disk format: one of
+    autograder's datasets, or one an assignment's rubric declares (give --assignment)."""
+    if assignment_ref:
+        _ = load_assignment(assignment_ref).rubric  # declares its datasets
+    if dataset not in DATASETS and not assignment_ref:
+        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))} "
+                         "(a dataset an assignment declares needs --assignment)")
     with console.status(f"writing synthetic {dataset} ({scale})..."):
         written = synth(dataset, folder, scale=scale, seed=seed)
     for path in written:

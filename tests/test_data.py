@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from autograder import data
-from autograder.data import faces, fashionmnist, gtsrb, landmarks, svhn
+from autograder.data import faces, fashionmnist, gtsrb, landmarks, stl10, svhn
 from autograder.data.context import DataContext, open_data, synthetic_source
 from autograder.errors import UsageError
 
@@ -34,6 +34,32 @@ def test_synthetic_gtsrb_reads_with_torchvision(source: Path):
     assert image.mode == "RGB" and 0 <= label < gtsrb.CLASSES
     with gtsrb.labels_file(source).open(encoding="utf-8") as handle:
         assert next(handle).strip() == ";".join(gtsrb.HEADER)
+
+
+def test_synthetic_stl10_reads_as_torchvision_reads_the_binary_files(source: Path):
+    """torchvision's STL10 refuses files whose MD5 is not the real one's, so its own reader
+    is called on the stand-in: the same images, and labels 1-10 on disk (0-9 once read)."""
+    reader = object.__new__(torchvision.datasets.STL10)
+    reader.root = str(source)
+    images, labels = reader._STL10__loadfile("train_X.bin", "train_y.bin")
+    ours = stl10.read_images(source / "stl10_binary" / "train_X.bin")
+    assert images.shape[1:] == (3, 96, 96) and np.array_equal(images, ours.transpose(0, 3, 1, 2))
+    assert sorted(set(labels.tolist())) == list(range(10))
+    assert np.array_equal(labels + 1, stl10.read_labels(source / "stl10_binary" / "train_y.bin"))
+    names = (source / "stl10_binary" / "class_names.txt").read_text(encoding="utf-8").split()
+    assert names == list(stl10.CLASSES)
+
+
+def test_stl10s_view_writes_no_class_for_the_test_labels(source: Path, tmp_path: Path):
+    stl10.stage(source, tmp_path)
+    seen = stl10.read_labels(tmp_path / "stl10_binary" / "test_y.bin")
+    assert len(seen) == len(stl10.heldout(source)) and not seen.any() and stl10.heldout(source).min() == 1
+    assert stl10.missing(tmp_path) == []
+    (tmp_path / "stl10_binary" / "test_y.bin").write_bytes(bytes(3))
+    assert stl10.missing(tmp_path) == [f"{tmp_path / 'stl10_binary' / 'test_y.bin'} holds 3 labels for "
+                                       f"{len(seen)} images"]
+    (tmp_path / "stl10_binary" / "train_X.bin").write_bytes(bytes(100))
+    assert "should hold 96 x 96 colour images" in stl10.missing(tmp_path)[0]
 
 
 def test_synthetic_faces_and_landmarks_have_the_course_formats(source: Path):
@@ -200,16 +226,23 @@ def test_a_dataset_is_one_module_found_by_its_name(tmp_path: Path, monkeypatch: 
     broken = _package(tmp_path, "brokendata", _toy("labels (all 0)", ""))
     with pytest.raises(ImportError, match="brokendata.toy is not a dataset module: it lacks heldout"):
         data.registry(broken, "brokendata")
-    assert sorted(data.DATASETS) == ALL == ["faces", "fashionmnist", "gtsrb", "landmarks", "svhn", "weights"]
+    assert sorted(data.DATASETS) == ALL == ["faces", "fashionmnist", "gtsrb", "landmarks", "stl10", "svhn", "weights"]
     assert all(name == module.NAME for name, module in data.DATASETS.items())
 
 
 def test_a_rubric_naming_an_unknown_dataset_is_refused_with_the_known_ones():
-    from autograder.course.rubric import NotebookSpec
+    from autograder.course.rubric import parse_rubric
+    from autograder.errors import RubricError
 
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'; known: faces, fashionmnist, gtsrb"):
-        NotebookSpec(file="a.ipynb", questions=["1"], datasets=["gtsrb", "mnist"])
-    assert NotebookSpec(file="a.ipynb", questions=["1"], datasets=["svhn"]).datasets == ["svhn"]
+    def rubric(datasets: list[str]) -> dict:
+        return {"assignment": "a", "title": "A", "total_points": 1,
+                "notebooks": [{"file": "a.ipynb", "questions": ["1"], "datasets": datasets}],
+                "questions": [{"id": "1", "title": "q", "points": 1,
+                               "items": [{"id": "1", "title": "i", "points": 1}]}]}
+
+    with pytest.raises(RubricError, match="reads unknown dataset 'mnist'; known: faces, fashionmnist, gtsrb"):
+        parse_rubric(rubric(["gtsrb", "mnist"]), "rubric.yaml")
+    assert parse_rubric(rubric(["svhn"]), "rubric.yaml").notebooks[0].datasets == ["svhn"]
 
 
 def test_graders_sharing_the_cache_generate_a_dataset_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -239,3 +272,41 @@ def test_graders_sharing_the_cache_generate_a_dataset_once(tmp_path: Path, monke
         grader.join(timeout=30)
     assert len(made) == 1 and len(found) == 2 and found[0] == found[1]
     assert (found[0] / "images" / "0.png").read_bytes() == b"png"
+
+
+def test_a_declared_stl10_split_withholds_its_test_labels_wherever_they_are(source: Path, tmp_path: Path):
+    """ece4179-2021-a3's split: 8,000 / 2,000 / 3,000 of the 13,000 labelled images (train_X
+    then test_X); the stand-in's 1,300 are split in the same proportions."""
+    from autograder.data.stl10 import SplitDataset, SplitSpec
+
+    in_order = SplitDataset(SplitSpec(name="a3", sizes={"train": 8000, "val": 2000, "test": 3000}), owner="t")
+    indices = in_order.indices(source)
+    assert [len(indices[s]) for s in ("train", "val", "test")] == [800, 200, 300]
+    assert indices["test"].tolist() == list(range(1000, 1300))
+    in_order.stage(source, tmp_path / "ordered")
+    train_seen = stl10.read_labels(tmp_path / "ordered" / "stl10_binary" / "train_y.bin")
+    test_seen = stl10.read_labels(tmp_path / "ordered" / "stl10_binary" / "test_y.bin")
+    test_real = stl10.heldout(source)
+    assert np.array_equal(train_seen, stl10.read_labels(source / "stl10_binary" / "train_y.bin"))
+    assert np.array_equal(test_seen[:500], test_real[:500]) and not test_seen[500:].any()
+    assert np.array_equal(in_order.heldout(source)["test"], test_real[500:].astype(np.int64) - 1)
+
+    shuffled = SplitDataset(SplitSpec(name="a3s", sizes={"train": 8000, "val": 2000, "test": 3000}, seed=4179),
+                            owner="t")
+    shuffled.stage(source, tmp_path / "shuffled")
+    seen = np.concatenate([stl10.read_labels(tmp_path / "shuffled" / "stl10_binary" / name)
+                           for name in ("train_y.bin", "test_y.bin")])
+    withheld = shuffled.indices(source)["test"]
+    assert (seen == 0).sum() == 300 and not seen[withheld].any() and (withheld < 500).any()
+    assert sorted(shuffled.labels(source, "val").tolist()) != [] and shuffled.labels(source, "val").max() <= 9
+
+
+def test_a_declared_stl10_split_that_asks_too_much_is_refused():
+    from pydantic import ValidationError
+
+    from autograder.data.stl10 import SplitSpec
+
+    with pytest.raises(ValidationError, match="the splits hold 14,000 images; STL10 has 13,000 labelled"):
+        SplitSpec(name="a3", sizes={"train": 9000, "val": 2000, "test": 3000})
+    with pytest.raises(ValidationError):
+        SplitSpec(name="a3", sizes={"train": 8000}, withheld=["holdout"])

@@ -17,10 +17,14 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from ..data import declare
+from ..data.npz import NpzDataset
+from ..data.stl10 import SplitDataset
 from ..errors import UsageError
 from .rubric import Rubric, load_rubric
 
@@ -51,7 +55,42 @@ class Assignment:
 
     @cached_property
     def rubric(self) -> Rubric:
-        return load_rubric(self.rubric_path)
+        rubric = load_rubric(self.rubric_path)
+        self.__dict__["rubric"] = rubric  # what cached_property stores, before declare_datasets reads it
+        self.declare_datasets()
+        return rubric
+
+    @cached_property
+    def _declared(self) -> list[NpzDataset | SplitDataset]:
+        rubric = self.rubric
+        declared: list[NpzDataset | SplitDataset] = []
+        for spec in rubric.npz:
+            module, function = spec.standin.split(":")
+            declared.append(NpzDataset(spec, owner=rubric.assignment, standin_file=self.folder / f"{module}.py",
+                                       standin=partial(self.function, module, function)))
+        declared += [SplitDataset(split, owner=rubric.assignment) for split in rubric.stl10]
+        return declared
+
+    def declare_datasets(self) -> None:
+        """Make this rubric's own datasets the ones known by their names (as the modules are),
+        again where another copy of the assignment declared them since: what grading this
+        assignment opens is its own stand-in and declaration."""
+        for declared in self._declared:
+            declare(declared)
+
+    def dataset(self, name: str) -> Any:
+        """The dataset ``name`` (a module of ``autograder.data`` or one this rubric declares)."""
+        from ..data import dataset
+
+        self.declare_datasets()
+        return dataset(name)
+
+    def function(self, module: str, name: str) -> Any:
+        """``name`` of the trusted helper ``<rubric folder>/<module>.py``."""
+        found = getattr(self.module(module), name, None)
+        if not callable(found):
+            raise UsageError(f"assignment {self.id}: {self.folder / (module + '.py')} defines no function {name}")
+        return found
 
     @property
     def id(self) -> str:

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data import DATASETS
+from ..data.npz import NpzSpec
+from ..data.stl10 import SplitSpec
 from ..errors import RubricError
 from ..sandboxes import resources as kernel
 
@@ -164,18 +166,9 @@ class NotebookSpec(_Strict):
     file: str = Field(pattern=r"^[^/\\]+\.ipynb$")
     questions: list[str] = Field(min_length=1)
     datasets: list[str] = Field(
-        default_factory=list, description="datasets this notebook reads from its data folder",
-        json_schema_extra={"items": {"enum": list(sorted(DATASETS))}},
+        default_factory=list, description="datasets this notebook reads from its data folder: a module of "
+                                          "autograder/data/ or one the rubric declares under npz:",
     )
-
-    @field_validator("datasets")
-    @classmethod
-    def _known_datasets(cls, names: list[str]) -> list[str]:
-        unknown = [name for name in names if name not in DATASETS]
-        if unknown:
-            raise ValueError(f"unknown dataset {', '.join(map(repr, unknown))}; known: {', '.join(sorted(DATASETS))} "
-                             "(a dataset is a module in autograder/data/)")
-        return names
 
 
 class FileRules(_Strict):
@@ -295,6 +288,9 @@ class Rubric(_Strict):
         default_factory=dict, description="values the grader gives each notebook's parameters cell"
     )
     data: DataSpec | None = None
+    npz: list[NpzSpec] = Field(default_factory=list, description="the course's own .npz files, as datasets")
+    stl10: list[SplitSpec] = Field(default_factory=list, description="a course's split of STL10's labelled "
+                                                                     "images, as datasets")
     synthetic: Synthetic = Synthetic()
     notebooks: list[NotebookSpec] = Field(min_length=1)
     questions: list[Question] = Field(min_length=1)
@@ -318,6 +314,16 @@ class Rubric(_Strict):
         for q in self.questions:
             if q.status == "ready" and placed.count(q.id) != 1:
                 problems.append(f"question {q.id!r} must be graded from exactly one notebook")
+        declared = [spec.name for spec in self.npz] + [split.name for split in self.stl10]
+        for name in sorted({n for n in declared if declared.count(n) > 1 or n in DATASETS}):
+            problems.append(f"dataset {name!r} is declared twice or is a dataset module's name")
+        for spec in self.notebooks:
+            unknown = [name for name in spec.datasets if name not in DATASETS and name not in declared]
+            if unknown:
+                known = ", ".join([*sorted(DATASETS), *declared])
+                problems.append(f"notebook {spec.file!r} reads unknown dataset {', '.join(map(repr, unknown))}; "
+                                f"known: {known} (a dataset is a module in autograder/data/, or declared "
+                                "under npz: or stl10:)")
         for qid in self.synthetic.smallest:
             if qid not in question_ids:
                 problems.append(f"synthetic.smallest names question {qid!r}, which the rubric does not have")

@@ -62,8 +62,8 @@ def render_templates(assignment: Assignment) -> dict[str, str]:
 def _public_arrays(assignment: Assignment) -> dict[str, dict[str, np.ndarray]]:
     if not (assignment.folder / f"{DATAGEN}.py").is_file():
         return {}
-    generator = assignment.module(DATAGEN)
-    return generator.public_files()
+    public_files = getattr(assignment.module(DATAGEN), "public_files", None)  # a datagen may make none
+    return public_files() if callable(public_files) else {}
 
 
 def generate(assignment: Assignment) -> list[Path]:

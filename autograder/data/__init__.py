@@ -10,6 +10,10 @@ A dataset is one module in this package; the registry (``DATASETS``) finds it by
 - ``missing(folder)``: what ``folder`` lacks to hold the dataset, one line per problem;
 - ``stage(source, view)``: copy what the kernel may see into ``view``;
 - ``heldout(source)``, when ``WITHHELD``: the withheld part, for checks (trusted side only).
+
+A rubric may also declare a course's own ``.npz`` file (``npz.py``) or its own split of
+STL10 (``stl10.SplitSpec``): loading the rubric declares it here, under its name, beside
+the modules.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import importlib
 import pkgutil
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ..errors import UsageError
+from .npz import NpzDataset
+from .stl10 import SplitDataset
 
-_HELPERS = {"context", "files"}  # modules of this package that are not datasets
+_HELPERS = {"context", "files", "npz"}  # modules of this package that are not datasets
 
 
 def registry(paths: list[str], package: str) -> dict[str, ModuleType]:
@@ -46,13 +53,29 @@ def registry(paths: list[str], package: str) -> dict[str, ModuleType]:
 #: Every dataset, by the name rubrics use: the modules of this package.
 DATASETS: dict[str, ModuleType] = registry(list(__path__), __name__)
 SCALES = ("small", "full")
+#: Datasets rubrics declare (``npz:``), by name: added as each rubric is loaded.
+DECLARED: dict[str, NpzDataset | SplitDataset] = {}
 
 
-def dataset(name: str) -> ModuleType:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise UsageError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+def declare(declared: NpzDataset | SplitDataset) -> None:
+    """Make a rubric's declared dataset known by its name (again, when the rubric is loaded again)."""
+    name = declared.NAME
+    if name in DATASETS:
+        raise UsageError(f"{declared.owner} declares dataset {name!r}, which is a dataset module's name")
+    previous = DECLARED.get(name)
+    if previous is not None and previous.owner != declared.owner:
+        raise UsageError(f"dataset {name!r} is declared by both {previous.owner} and {declared.owner}: "
+                         "give one of them another name")
+    DECLARED[name] = declared
+
+
+def dataset(name: str) -> Any:
+    """The dataset module, or declared dataset, called ``name``."""
+    found = DATASETS.get(name) or DECLARED.get(name)
+    if found is None:
+        known = ", ".join([*DATASETS, *DECLARED])
+        raise UsageError(f"unknown dataset {name!r}; known: {known}") from None
+    return found
 
 
 def synth(name: str, folder: Path, *, scale: str = "small", seed: int = 0) -> list[Path]:

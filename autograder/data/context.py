@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..sandboxes.scratch import make_temp
-from . import DATASETS, missing, stage, synth, withheld
+from . import DATASETS, DECLARED, missing, stage, synth, withheld
 
 CACHE_ENV = "AUTOGRADER_CACHE"
 
@@ -38,11 +38,14 @@ def private_cache() -> Path:
     return root
 
 
-def _generator_key() -> str:
-    """Changes whenever a generator's code changes, so the cache never serves stale data."""
+def _generator_key(names: list[str]) -> str:
+    """Changes whenever a generator's code changes, so the cache never serves stale data: the
+    dataset modules' code, and the declarations and stand-ins of the declared ``names``."""
     sha = hashlib.sha256()
     for module in sorted(DATASETS.values(), key=lambda m: m.__name__):
         sha.update(Path(str(module.__file__)).read_bytes())
+    for name in sorted(set(names) & set(DECLARED)):
+        sha.update(f"{name}={DECLARED[name].fingerprint()}".encode())
     return sha.hexdigest()[:12]
 
 
@@ -53,7 +56,7 @@ def synthetic_source(names: list[str], *, scale: str = "small") -> Path:
     first grader that needs it, and the others wait for it rather than replacing files a
     running grading reads.
     """
-    folder = private_cache() / "synthetic" / f"{scale}-{_generator_key()}"
+    folder = private_cache() / "synthetic" / f"{scale}-{_generator_key(names)}"
     for name in names:
         done = folder / f".{name}.done"
         if done.exists():

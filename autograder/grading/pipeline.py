@@ -352,6 +352,7 @@ def open_run(assignment: Assignment, source: Path | Candidate | Submission, *, o
         needed = datasets_read(assignment.rubric, notebooks_submitted(assignment.rubric, submission,
                                                                       only=options.notebooks))
         if data is None and needed:
+            assignment.declare_datasets()
             run.data = options.open_data(assignment.rubric, needed)
             if run.data is not None:
                 run._closers.append(run.data.close)

@@ -169,6 +169,7 @@ def grade_batch(
             events.done(entry)
 
         if jobs:
+            assignment.declare_datasets()
             data = options.open_data(rubric, needed)  # missing data stops the batch here, before any job
             try:
                 if workers <= 1 or len(jobs) == 1:

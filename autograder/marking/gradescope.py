@@ -238,4 +238,5 @@ def prepare(assignment: Assignment, *, synthetic: bool) -> None:
     """At image build time: make the synthetic stand-ins, so no submission waits for them."""
     names = assignment.rubric.datasets()
     if synthetic and names:
+        assignment.declare_datasets()
         synthetic_source(names, scale=assignment.rubric.synthetic.scale)
