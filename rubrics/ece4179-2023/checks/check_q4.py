@@ -8,6 +8,7 @@ import torch
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from autograder.checking import CheckFailed, as_array, expect_close
+from autograder.checks.training import optimizer
 from autograder.data import faces
 
 LAYERS_PROBE = '''
@@ -22,17 +23,6 @@ def probe():
         "layers": [[type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)]
                    for m in leaves],
         "functional_leaky_relu": "leaky_relu" in source,
-    }
-'''
-
-OPTIMIZER_PROBE = '''
-def probe():
-    owned = {id(p) for p in dae.parameters() if p.requires_grad}
-    listed = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    return {
-        "type": type(optimizer).__name__,
-        "groups": [{"lr": g.get("lr"), "weight_decay": g.get("weight_decay")} for g in optimizer.param_groups],
-        "covers_dae": owned <= listed,
     }
 '''
 
@@ -79,12 +69,12 @@ def test_architecture(nb, given):
 
 @pytest.mark.item("4.3")
 def test_optimizer(nb, given, tolerance):
-    found = nb.probe(OPTIMIZER_PROBE)
-    if found["type"] != given["optimizer"]:
-        raise CheckFailed(f"optimizer should be {given['optimizer']} (Table 3), is {found['type']}")
-    if not found["covers_dae"]:
+    found = optimizer(nb, "optimizer", "dae")
+    if found.type != given["optimizer"]:
+        raise CheckFailed(f"optimizer should be {given['optimizer']} (Table 3), is {found.type}")
+    if not found.covers:
         raise CheckFailed("optimizer does not update every trainable parameter of dae")
-    for group in found["groups"]:
+    for group in found.groups:
         expect_close(group["lr"], given["lr"], tol=tolerance, what="the learning rate")
         expect_close(group["weight_decay"], given["weight_decay"], tol=tolerance, what="the weight decay")
 

@@ -1,0 +1,54 @@
+"""Data augmentation tested as random: a transform applied twice to the same picture under
+different seeds must give different results for most pictures. The grader sends the
+pictures (training images, which the kernel's view holds too) as uint8 H x W x C arrays;
+the kernel makes PIL images of them, as torchvision's datasets do, and applies the
+student's transform; only the count of pictures that differed comes back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..checking import CheckFailed, as_number
+
+if TYPE_CHECKING:
+    from ..grading.channel import KernelChannel
+
+PROBE = '''
+def _subject():
+    return __TRANSFORM__
+
+
+def probe(images):
+    import numpy as np
+    import torch
+    from PIL import Image
+    transform = _subject()
+    differ = 0
+    for index, image in enumerate(images):
+        picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+        torch.manual_seed(2 * index)
+        first = torch.as_tensor(np.asarray(transform(picture)))
+        torch.manual_seed(2 * index + 1)
+        second = torch.as_tensor(np.asarray(transform(picture)))
+        differ += bool(first.shape != second.shape or not torch.equal(first, second))
+    return differ
+'''
+
+
+def differing(nb: KernelChannel, transform: str, images: np.ndarray, *, timeout: float | None = None) -> int:
+    """How many of ``images`` (N x H x W x C uint8) ``transform`` turned out differently twice."""
+    if not transform.isidentifier():
+        raise ValueError(f"{transform!r} is not a name")
+    found = nb.probe(PROBE.replace("__TRANSFORM__", transform), np.asarray(images, dtype=np.uint8), timeout=timeout)
+    return int(as_number(found, "the number of images augmented differently"))
+
+
+def expect_random(nb: KernelChannel, transform: str, images: np.ndarray, *, timeout: float | None = None) -> None:
+    """Fail unless ``transform`` augments at random: different results for at least half of ``images``."""
+    count = len(images)
+    differ = differing(nb, transform, images, timeout=timeout)
+    if differ < count // 2:
+        raise CheckFailed(f"{transform} gave the same result twice for {count - differ} of {count} training images "
+                          "(under different seeds): it does not augment at random")

@@ -1,0 +1,98 @@
+"""Occlusion sensitivity (Zeiler and Fergus, 4.2), checked against the grader's computation.
+
+The student's function ``occlusion_sensitivity(model, image, patch_size, stride)`` runs in
+the kernel on a small network and image of the grader's (the network's weights are sent,
+so the kernel builds exactly the grader's network), for several patch sizes and strides.
+Each heatmap must equal the grader's own: the patch set to zero at every position the
+stride reaches (rows and columns from 0 to size − patch), scored by the softmax probability
+of the class the network gives the unoccluded image.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..checking import expect_allclose
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..course.rubric import Tolerance
+    from ..grading.channel import KernelChannel
+
+NETWORK = '''
+import torch
+
+def make():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(4),
+        torch.nn.Flatten(), torch.nn.Linear(64, 6),
+    )
+
+def build(weights):
+    net = make()
+    net.load_state_dict({name: torch.tensor(value) for name, value in weights.items()})
+    return net.eval()
+'''
+
+PROBE = NETWORK + '''
+def _subject():
+    return __FUNCTION__
+
+
+def probe(image, weights, settings):
+    function = _subject()
+    net = build(weights)
+    return [function(net, torch.tensor(image), int(p), int(s)) for p, s in settings]
+'''
+
+#: (patch size, stride) pairs: strides that divide the free length and ones that do not.
+SETTINGS = [(4, 2), (5, 3), (6, 6), (3, 1), (8, 5)]
+
+
+def network(seed: int = 61) -> torch.nn.Module:
+    """The grader's copy of the small network the probe builds in the kernel."""
+    import torch
+
+    scope: dict[str, object] = {}
+    exec(NETWORK, scope)  # the grader's own code, shared with the probe
+    torch.manual_seed(seed)
+    made = scope["make"]()  # type: ignore[operator]
+    return made.eval()
+
+
+def reference(net: torch.nn.Module, image: torch.Tensor, patch: int, stride: int) -> np.ndarray:
+    """The grader's heatmap for a C x H x W image."""
+    import torch
+
+    _, height, width = image.shape
+    with torch.no_grad():
+        top = int(net(image[None]).argmax())
+        rows = range(0, height - patch + 1, stride)
+        columns = range(0, width - patch + 1, stride)
+        heat = np.zeros((len(rows), len(columns)))
+        for i, row in enumerate(rows):
+            for j, column in enumerate(columns):
+                occluded = image.clone()
+                occluded[:, row:row + patch, column:column + patch] = 0
+                heat[i, j] = float(torch.softmax(net(occluded[None]), dim=1)[0, top])
+    return heat
+
+
+def expect_heatmaps(nb: KernelChannel, *, tol: Tolerance, function: str = "occlusion_sensitivity",
+                    settings: list[tuple[int, int]] = SETTINGS, seed: int = 61) -> None:
+    """Fail unless the student's ``function`` gives the grader's heatmap for each setting,
+    on an image in [0, 1] (so a zero patch is not the image's mean)."""
+    import torch
+
+    if not function.isidentifier():
+        raise ValueError(f"{function!r} is not a name")
+    net = network(seed)
+    image = np.random.default_rng(seed).random((3, 24, 24)).astype(np.float32)
+    weights = {name: value.numpy() for name, value in net.state_dict().items()}
+    got = nb.probe(PROBE.replace("__FUNCTION__", function), image, weights, settings)
+    for (patch, stride), heat in zip(settings, got):
+        want = reference(net, torch.tensor(image), patch, stride)
+        expect_allclose(heat, want, tol=tol, what=f"the heatmap for patch {patch}, stride {stride}")

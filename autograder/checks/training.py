@@ -1,0 +1,254 @@
+"""Optimisers, predictions and "trained further": how a check measures a student's training.
+
+Inputs a model is run on are either arrays the grader sends (held-out images the kernel
+never had) or an expression the kernel evaluates (``load_data(DATA_DIR)["x_train"]``: data
+the view holds, which need not cross the channel). Models are run in eval mode, without
+gradients, in batches, on their own device, and left in the mode they were in. Losses and
+accuracies are computed here, on the trusted side, from the outputs that come back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..checking import CheckFailed, as_array
+
+if TYPE_CHECKING:
+    from ..grading.channel import KernelChannel
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+_PRELUDE = '''
+class _NotModule(Exception):
+    pass
+
+
+def _module(model):
+    import torch
+    if not isinstance(model, torch.nn.Module):
+        raise _NotModule(type(model).__module__ + "." + type(model).__qualname__)
+    return model
+
+
+def _run(model, inputs, batch):
+    import numpy as np
+    import torch
+    first = next(iter(model.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    inputs = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = [model(inputs[i:i + batch].to(device=device, dtype=dtype)).float().cpu()
+                   for i in range(0, len(inputs), batch)]
+    finally:
+        model.train(training)
+    return torch.cat(out) if out else torch.zeros(0)
+'''
+
+# The student's names are read in functions of their own that bind no local names: a local
+# of the probe called like a student's name (``model``) would hide it.
+OUTPUTS_PROBE = _PRELUDE + '''
+def _subject():
+    return __MODEL__
+
+
+def _inputs(inputs):
+    return __INPUTS__
+
+
+def probe(inputs, batch):
+    try:
+        model = _module(_subject())
+    except _NotModule as error:
+        return {"not_module": str(error)}
+    return _run(model, _inputs(inputs), batch)
+'''
+
+OPTIMIZER_PROBE = '''
+def _subjects():
+    return __OPTIMIZER__, __MODEL__
+
+
+def probe():
+    optimizer, model = _subjects()
+    import torch
+    if not isinstance(model, torch.nn.Module):
+        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return {"not_optimizer": type(optimizer).__module__ + "." + type(optimizer).__qualname__}
+    owned = {id(p) for p in model.parameters() if p.requires_grad}
+    listed = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    settings = ("lr", "initial_lr", "momentum", "weight_decay", "betas", "nesterov", "dampening")
+    return {
+        "type": type(optimizer).__name__,
+        "groups": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items() if k in settings}
+                   for g in optimizer.param_groups],
+        "covers": owned <= listed,
+        "owned": len(owned),
+        "updated": len(owned & listed),
+    }
+'''
+
+FURTHER_PROBE = _PRELUDE + '''
+def _subjects():
+    return __MODEL__, __OPTIMIZER__
+
+
+def _data():
+    return __INPUTS__, __TARGETS__
+
+
+def probe(epochs, batch, loss, seed):
+    import copy
+    import torch
+    model, optimizer = _subjects()
+    if not isinstance(model, torch.nn.Module):
+        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return {"not_optimizer": type(optimizer).__module__ + "." + type(optimizer).__qualname__}
+    inputs, targets = (torch.as_tensor(array) for array in _data())
+    before = _run(model, inputs, 1024)
+    copied = copy.deepcopy(model)
+    group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
+    again = type(optimizer)(copied.parameters())
+    again.param_groups[0].update(group)
+    if [id(p) for g in optimizer.param_groups for p in g["params"]] == [id(p) for p in model.parameters()]:
+        again.load_state_dict(optimizer.state_dict())  # momentum and Adam's moments carry on
+    criterion = torch.nn.CrossEntropyLoss() if loss == "cross_entropy" else torch.nn.MSELoss()
+    first = next(iter(copied.parameters()))
+    generator = torch.Generator().manual_seed(seed)
+    copied.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for i in range(0, len(inputs), batch):
+            chosen = order[i:i + batch]
+            x = inputs[chosen].to(device=first.device, dtype=first.dtype)
+            y = targets[chosen].to(first.device)
+            y = y.long() if loss == "cross_entropy" else y.to(first.dtype)
+            again.zero_grad()
+            criterion(copied(x), y).backward()
+            again.step()
+    return {"before": before, "after": _run(copied, inputs, 1024)}
+'''
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a name")
+    return value
+
+
+def _refused(found: Any, names: dict[str, str]) -> Any:
+    """``found``, unless the probe said a name is not what it should be."""
+    if isinstance(found, dict):
+        if "not_module" in found:
+            raise CheckFailed(f"`{names['model']}` should be a torch.nn.Module, is a {found['not_module']}")
+        if "not_optimizer" in found:
+            raise CheckFailed(f"`{names['optimizer']}` should be a torch.optim optimizer, is a "
+                              f"{found['not_optimizer']}")
+    return found
+
+
+def _source(template: str, **parts: str) -> str:
+    for key, value in parts.items():
+        template = template.replace(f"__{key.upper()}__", value)
+    return template
+
+
+def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int = 512) -> np.ndarray:
+    """``model``'s outputs, as floats, on ``inputs``: an array the grader sends, or (a str)
+    an expression the kernel evaluates to the inputs."""
+    expression = inputs if isinstance(inputs, str) else "inputs"
+    sent = None if isinstance(inputs, str) else np.asarray(inputs)
+    found = nb.probe(_source(OUTPUTS_PROBE, model=_name(model), inputs=expression), sent, batch)
+    return as_array(_refused(found, {"model": model}), what)
+
+
+def class_scores(nb: KernelChannel, model: str, inputs: Any, *, count: int, classes: int,
+                 what: str = "inputs") -> np.ndarray:
+    """``model``'s scores (count, classes) on ``inputs`` (see ``outputs``); another shape is
+    the student's mistake, named with ``what`` the inputs are."""
+    scores = outputs(nb, model, inputs, what=f"the outputs of `{model}` on {what}")
+    if scores.shape != (count, classes):
+        raise CheckFailed(f"`{model}` should give {classes} scores per input, ({count}, {classes}) on {what}; "
+                          f"it gave shape {scores.shape}")
+    return scores
+
+
+def predictions(nb: KernelChannel, model: str, inputs: Any, *, count: int, classes: int) -> np.ndarray:
+    """The class ``model`` predicts (argmax of its outputs) for each of ``count`` inputs."""
+    return class_scores(nb, model, inputs, count=count, classes=classes).argmax(axis=1)
+
+
+def cross_entropy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The mean cross-entropy of class ``scores`` (logits) against ``labels``, computed here."""
+    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probabilities[np.arange(len(labels)), labels.astype(int)].mean())
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float((scores.argmax(axis=1) == labels).mean())
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """What an optimiser is and does: its class, its parameter groups' settings, and whether
+    it updates every trainable parameter of the model."""
+
+    type: str
+    groups: list[dict[str, Any]]
+    covers: bool
+    owned: int
+    updated: int
+
+    def expect(self, kinds: tuple[str, ...], *, what: str, model: str) -> None:
+        if self.type not in kinds:
+            raise CheckFailed(f"`{what}` should be torch.optim.{' or '.join(kinds)} (the handout asks for it), "
+                              f"is {self.type}")
+        if not self.covers:
+            raise CheckFailed(f"`{what}` updates {self.updated} of the {self.owned} trainable parameter tensors "
+                              f"of `{model}`; it should update all of them")
+
+    def setting(self, key: str) -> list[Any]:
+        return [group.get(key) for group in self.groups]
+
+
+def optimizer(nb: KernelChannel, name: str, model: str) -> Optimizer:
+    """Read the optimiser ``name`` and what it updates of ``model``."""
+    found = _refused(nb.probe(_source(OPTIMIZER_PROBE, optimizer=_name(name), model=_name(model))),
+                     {"model": model, "optimizer": name})
+    return Optimizer(str(found["type"]), list(found["groups"]), bool(found["covers"]), int(found["owned"]),
+                     int(found["updated"]))
+
+
+@dataclass(frozen=True)
+class Further:
+    """The outputs of the student's model on its training inputs, before and after the grader
+    trained a copy on for some epochs with the student's optimiser settings."""
+
+    before: np.ndarray
+    after: np.ndarray
+
+
+def trained_further(nb: KernelChannel, model: str, optimizer_name: str, inputs: str, targets: str, *,
+                    epochs: int, batch: int, loss: str = "cross_entropy", seed: int = 0) -> Further:
+    """Train a deep copy of ``model`` for ``epochs`` more epochs on the kernel's ``inputs`` and
+    ``targets`` (expressions the kernel evaluates: training data the view holds), with a new
+    optimiser of ``optimizer_name``'s class and settings (its state too, where it maps onto
+    the copy), mini-batches of ``batch`` in a seeded order. The student's model is not touched."""
+    if loss not in ("cross_entropy", "mse"):
+        raise ValueError(f"loss {loss!r}: cross_entropy or mse")
+    source = _source(FURTHER_PROBE, model=_name(model), optimizer=_name(optimizer_name), inputs=inputs,
+                     targets=targets)
+    found = _refused(nb.probe(source, epochs, batch, loss, seed), {"model": model, "optimizer": optimizer_name})
+    before = as_array(found["before"], f"the outputs of `{model}`")
+    after = as_array(found["after"], f"the outputs of `{model}` trained further", shape=before.shape)
+    return Further(before, after)

@@ -1,0 +1,266 @@
+"""The check helpers every assignment shares (autograder.checks) and the datasets a rubric
+declares (npz:), proven on the toy network assignment graded for real in the local sandbox,
+and on the grader's own builds of the handouts' tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from autograder.checking import CheckFailed
+from autograder.checks.layers import expect_table, parse_row, table, trace
+from autograder.checks.training import accuracy, cross_entropy, optimizer, outputs, trained_further
+from autograder.course.assignment import Assignment, load_assignment
+from autograder.data import dataset
+from autograder.data.context import DataContext, synthetic_source
+from autograder.errors import RubricError, UsageError
+from autograder.grading.channel import KernelChannel
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
+
+from .assignments.toynet.solution import CELLS, LOAD, NET, OPT, TRAIN
+from .conftest import ROOT, notebook, run_cli, start_live, write_notebook
+
+TOYNET = ROOT / "tests" / "assignments" / "toynet"
+
+
+@pytest.fixture(scope="module")
+def toynet() -> Assignment:
+    return load_assignment(TOYNET)
+
+
+def _grade(toynet: Assignment, folder: Path, *cells: str) -> dict[str, tuple[str, float | None, str]]:
+    write_notebook(folder / "toynet.ipynb", *cells, parameters='DATA_DIR = "data"')
+    grade = grade_submission(toynet, open_submission(folder), options=GradeOptions(synthetic=True), sandbox="local")
+    return {item.id: (str(item.status), item.points, item.reason or "") for item in grade.items}
+
+
+def test_the_solution_earns_every_point(toynet: Assignment, tmp_path: Path):
+    found = _grade(toynet, tmp_path, *CELLS)
+    assert {item: status for item, (status, _, _) in found.items()} == dict.fromkeys(found, "passed"), found
+
+
+def test_a_network_written_another_way_keeps_its_points(toynet: Assignment, tmp_path: Path):
+    """A class whose forward calls F.relu and flattens, with a dropout: the layers of the
+    table, found by the forward pass (a list of modules has no ReLU in it)."""
+    net = '''
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out, self.drop = nn.Linear(8, 16), nn.Linear(16, 3), nn.Dropout(0.1)
+
+    def forward(self, x):
+        return self.out(self.drop(torch.nn.functional.relu(self.hidden(x.view(len(x), -1)))))
+
+
+net = Net()
+'''
+    found = _grade(toynet, tmp_path, LOAD, net, OPT, TRAIN)
+    assert {item: status for item, (status, _, _) in found.items()} == dict.fromkeys(found, "passed"), found
+
+
+def test_a_broken_network_loses_each_item_with_its_reason(toynet: Assignment, tmp_path: Path):
+    wide = NET.replace("nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)", "nn.Linear(8, 32), nn.Linear(32, 3)")
+    adam = OPT.replace("torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)",
+                       "torch.optim.Adam(net.parameters(), lr=1e-4)")
+    found = _grade(toynet, tmp_path, LOAD, wide, adam, TRAIN.replace("EPOCHS = 60", "EPOCHS = 1"))
+    status = {item: state for item, (state, _, _) in found.items()}
+    assert status == dict.fromkeys(found, "failed"), found
+    assert "layer 1 of `net` is Linear(8, 32); the handout's table has Linear(8, 16) there" in found["1a"][2]
+    assert "`opt` should be torch.optim.SGD" in found["1b"][2] and "is Adam" in found["1b"][2]
+    assert "two more epochs lower the training loss" in found["1c"][2]
+    assert found["1d"][2] == "net has no hidden layer"
+    assert found["1e"][1] == 0 and "accuracy" in found["1e"][2]
+
+
+def test_a_value_that_is_no_network_is_the_students_mistake_not_the_graders(toynet: Assignment, tmp_path: Path):
+    found = _grade(toynet, tmp_path / "text", LOAD, 'net = "a network"', "opt = None", "")
+    for item in ("1a", "1b", "1c", "1d", "1e"):
+        status, _, reason = found[item]
+        assert status == "failed" and "`net` should be a torch.nn.Module, is a builtins.str" in reason, found[item]
+    found = _grade(toynet, tmp_path / "none", LOAD, NET, "opt = None", "")
+    for item in ("1b", "1c"):
+        status, _, reason = found[item]
+        assert status == "failed" and "`opt` should be a torch.optim optimizer, is a builtins.NoneType" in reason
+
+
+def test_the_helpers_read_a_model_and_an_optimizer_named_like_their_own_locals(tmp_path: Path):
+    """A student's ``model`` and ``optimizer`` are the names the probes' own code uses."""
+    cells = [LOAD, NET.replace("net =", "model ="), OPT.replace("opt =", "optimizer =").replace("net.", "model.")]
+    live = start_live(notebook(*cells, parameters=f"DATA_DIR = {str(tmp_path)!r}"), tmp_path, total_timeout=120)
+    try:
+        np.savez(tmp_path / "blobs.npz", **load_assignment(TOYNET).function("datagen", "blobs")("small", 0))
+        nb = KernelChannel(live, timeout=60)
+        found = trace(nb, "model", (8,))
+        assert [layer.type for layer in found.layers] == ["Linear", "ReLU", "Linear"] and found.total == 195
+        assert optimizer(nb, "optimizer", "model").covers
+        assert outputs(nb, "model", np.zeros((5, 8), dtype=np.float32), what="outputs").shape == (5, 3)
+        further = trained_further(nb, "model", "optimizer", 'load(DATA_DIR)["x_train"]', 'load(DATA_DIR)["y_train"]',
+                                  epochs=1, batch=32)
+        assert further.before.shape == further.after.shape == (300, 3)
+    finally:
+        live.shutdown()
+
+
+def test_global_average_pooling_written_as_a_mean_is_the_tables_gap(tmp_path: Path):
+    """A3's deep CNN ends with GAP: nn.AdaptiveAvgPool2d(1), F.adaptive_avg_pool2d or a mean
+    over the two spatial axes are the same row; a mean over the channels is not."""
+    nets = {
+        "as_module": "nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
+                     "nn.Linear(4, 2))",
+        "as_mean": "Mean()",
+        "over_channels": "Mean(dim=1)",
+    }
+    mean = ("class Mean(nn.Module):\n    def __init__(self, dim=(2, 3)):\n        super().__init__()\n"
+            "        self.dim, self.conv, self.fc = dim, nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 2)\n\n"
+            "    def forward(self, x):\n        x = torch.relu(self.conv(x)).mean(self.dim)\n"
+            "        return self.fc(x.reshape(len(x), -1)[:, :4])\n")
+    cells = ["import torch\nfrom torch import nn", mean, *(f"{name} = {net}" for name, net in nets.items())]
+    live = start_live(notebook(*cells), tmp_path, total_timeout=120)
+    rows = ["Conv2d(3, 4, 3, padding=1)", "ReLU", "AdaptiveAvgPool2d(1)", "Flatten", "Linear(4, 2)"]
+    try:
+        nb = KernelChannel(live, timeout=60)
+        for name in ("as_module", "as_mean"):
+            expect_table(trace(nb, name, (3, 8, 8)), rows, (3, 8, 8), what=name)
+        with pytest.raises(CheckFailed, match="layer 3 of `over_channels` is Linear"):
+            expect_table(trace(nb, "over_channels", (3, 8, 8)), rows, (3, 8, 8), what="over_channels")
+    finally:
+        live.shutdown()
+
+
+def test_the_tables_of_the_handouts_are_built_with_their_counts():
+    """Counts as the contracts' counts.py prints them (torch, meta device)."""
+    assert sum(layer.params for layer in table(["Linear(4096, 16)", "ReLU", "Linear(16, 4096)"], (4096,))) == 135_184
+    deep = ["Linear(784, 32)", "ReLU", "Linear(32, 64)", "ReLU", "Linear(64, 32)", "ReLU", "Linear(32, 10)"]
+    assert sum(layer.params for layer in table(deep, (784,))) == 29_642
+    cnn = ["Conv2d(3, 96, 7, stride=2)", "ReLU", "Conv2d(96, 64, 5, stride=2)", "ReLU", "Conv2d(64, 128, 3, stride=2)",
+           "ReLU", "MaxPool2d(3, stride=3)", "Flatten", "Linear(1152, 128)", "ReLU", "Linear(128, 10)"]  # A3, Table 1
+    built = table(cnn, (3, 96, 96))
+    assert built[6].out == (128, 3, 3) and built[8].out == (128,)
+    assert sum(layer.params for layer in built) == 390_602
+    assert built[0].written() == "Conv2d(3, 96, kernel_size=7, stride=2, padding=0)"
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("Linear(784", "is not written as Type(arguments)"),
+        ("os.system('x')", "the type must be one of"),
+        ("Linear(784, n)", "arguments must be numbers"),
+    ],
+)
+def test_a_table_row_that_is_not_a_layer_is_refused(row: str, problem: str):
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        parse_row(row)
+
+
+def test_a_table_whose_rows_do_not_chain_is_refused():
+    with pytest.raises(ValueError, match=r"does not take the output of the row before, of shape \(16,\)"):
+        table(["Linear(8, 16)", "Linear(32, 3)"], (8,))
+
+
+def test_losses_and_accuracies_are_computed_on_the_trusted_side_as_torch_computes_them():
+    rng = np.random.default_rng(3)
+    scores, labels = rng.normal(0, 5, (50, 7)).astype(np.float32), rng.integers(0, 7, 50)
+    want = float(torch.nn.functional.cross_entropy(torch.tensor(scores, dtype=torch.float64), torch.tensor(labels)))
+    assert cross_entropy(scores, labels) == pytest.approx(want, rel=1e-9)
+    assert accuracy(scores, labels) == float((scores.argmax(1) == labels).mean())
+
+
+def test_a_declared_npz_dataset_has_a_view_without_its_withheld_arrays(toynet: Assignment, tmp_path: Path):
+    _ = toynet.rubric
+    source = synthetic_source(["toy-blobs"])
+    blobs = dataset("toy-blobs")
+    context = DataContext(["toy-blobs"], source, synthetic=True)
+    try:
+        with np.load(context.view / "blobs.npz") as view, np.load(source / "blobs.npz") as full:
+            assert not view["y_test"].any() and view["y_test"].shape == full["y_test"].shape
+            assert view["y_test"].dtype == full["y_test"].dtype and full["y_test"].any()
+            assert np.array_equal(view["x_test"], full["x_test"]) and np.array_equal(view["y_train"], full["y_train"])
+        assert np.array_equal(blobs.heldout(source)["y_test"], np.load(source / "blobs.npz")["y_test"])
+        assert "y_test (zeros in the view)" in context.described()
+    finally:
+        context.close()
+
+
+def test_a_course_file_that_is_not_as_declared_is_named_with_what_is_wrong(toynet: Assignment, tmp_path: Path):
+    _ = toynet.rubric
+    blobs = dataset("toy-blobs")
+    assert blobs.missing(tmp_path) == [f"{tmp_path / 'blobs.npz'} is missing (three classes of points in 8 dimensions)"]
+    np.savez(tmp_path / "blobs.npz", x_train=np.zeros((4, 3)), y_train=np.zeros(4), x_test=np.zeros((2, 8)))
+    problems = blobs.missing(tmp_path)[0]
+    assert "x_train has shape (4, 3), should be (N, 8)" in problems
+    assert "y_train holds float64, should be int" in problems
+    assert "has no array 'y_test'" in problems
+    (tmp_path / "blobs.npz").write_text("not a zip")
+    assert "is not a readable .npz file" in blobs.missing(tmp_path)[0]
+
+
+def _toynet_copy(folder: Path, change) -> Path:
+    raw = yaml.safe_load((TOYNET / "rubric.yaml").read_text(encoding="utf-8"))
+    change(raw)
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return folder / "rubric.yaml"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda raw: raw["notebooks"][0].update(datasets=["toy-blob"]),
+         "notebook 'toynet.ipynb' reads unknown dataset 'toy-blob'"),
+        (lambda raw: raw["npz"].append(dict(raw["npz"][0])), "dataset 'toy-blobs' is declared twice"),
+        (lambda raw: raw["npz"][0].update(name="faces"), "'faces' is declared twice or is a dataset module's name"),
+        (lambda raw: raw["npz"][0].update(withheld=["labels"]), "withheld names labels, which arrays does not declare"),
+    ],
+)
+def test_a_rubric_that_declares_a_dataset_wrongly_is_refused(tmp_path: Path, change, problem: str):
+    with pytest.raises(RubricError) as caught:
+        _ = Assignment(_toynet_copy(tmp_path, change)).rubric
+    assert problem in str(caught.value)
+
+
+def test_two_assignments_cannot_declare_one_dataset_name(toynet: Assignment, tmp_path: Path):
+    _ = toynet.rubric
+    path = _toynet_copy(tmp_path, lambda raw: raw.update(assignment="another"))
+    with pytest.raises(UsageError, match="dataset 'toy-blobs' is declared by both toynet and another"):
+        _ = Assignment(path).rubric
+
+
+def test_the_data_commands_make_and_check_a_declared_dataset(tmp_path: Path):
+    made = run_cli("data", "synth", "hw2-q2q3", tmp_path, "--assignment", "ece4179-2021-a2")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "hw2_Q2_and_Q3_data.npz").is_file()
+    checked = run_cli("data", "check", tmp_path, "--assignment", "ece4179-2021-a2")
+    assert checked.returncode == 1 and "face_data.npy is missing" in checked.stdout
+    assert "hw2_Q2_and_Q3_data.npz" not in checked.stdout and "hw2_Q4_data.npz is missing" in checked.stdout
+    refused = run_cli("data", "synth", "hw2-q2q3", tmp_path)
+    assert refused.returncode != 0 and "needs --assignment" in refused.stdout + refused.stderr
+
+
+def test_the_misleading_stand_in_carries_its_shortcut_in_training_only():
+    """ece4179-2021-a2 Q4: the mark sits at the label's place in every training image and at a
+    random class's place in the test images, so the "strange behaviour" is there to find."""
+    datagen = load_assignment("ece4179-2021-a2").module("datagen")
+    arrays = datagen.q4("small", 0)
+
+    def places(images):
+        top = images.reshape(len(images), 28, 28)[:, 1:3, 4:24].reshape(len(images), 2, 10, 2)
+        return (top == 255).all(axis=(1, 3)).argmax(axis=1)
+
+    assert (places(arrays["x_train"]) == arrays["y_train"]).all()
+    assert (places(arrays["x_test"]) == arrays["y_test"]).mean() < 0.2
+
+
+def test_a_rubric_declares_its_stl10_split_as_a_dataset_its_notebooks_read(tmp_path: Path):
+    def declare(raw):
+        raw["stl10"] = [{"name": "toy-stl10", "sizes": {"train": 8000, "val": 2000, "test": 3000}, "seed": 1}]
+        raw["notebooks"][0]["datasets"].append("toy-stl10")
+
+    assignment = Assignment(_toynet_copy(tmp_path, declare))
+    assert assignment.rubric.datasets() == ["toy-blobs", "toy-stl10"]
+    split = assignment.dataset("toy-stl10")
+    assert split.spec.seed == 1 and split.WITHHELD == "the test labels (all 0, which is no class)"
