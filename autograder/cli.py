@@ -388,6 +388,10 @@ def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scal
     if not result.complete:
         grade = result.grade
         console.print(f"[red]the reference earns {grade.auto_points:g} of {grade.auto_max:g} automatic points[/]")
+        if result.failed_on:
+            withheld = sum(item.max_points for item in grade.automatic if item.id in result.failed_on)
+            console.print(f"[red]the grader failed on {', '.join(result.failed_on)} ({withheld:g} points "
+                          "withheld): those checks raised instead of giving a verdict, so nothing is proven there[/]")
         sys.exit(1)
     console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g})[/]")
 

@@ -177,3 +177,18 @@ def test_statuses_are_one_enum_that_reads_as_its_value():
     assert json.dumps({"s": Status.PASSED}) == '{"s": "passed"}'
     with pytest.raises(ValueError):
         Status("done")
+
+
+def test_a_reference_the_grader_failed_on_is_not_proven():
+    """verify's verdict: an item whose check raised has its points withheld (awaiting a
+    marker), so the earned points equal the scored ones; the reference is still not proven."""
+    from autograder.authoring.verify import Verification
+
+    items = [{"id": "1", "max_points": 2, "points": 2, "status": "passed"},
+             {"id": "2", "max_points": 3, "points": None, "status": "error", "reason": "grader error: KeyError"}]
+    grade = Grade.from_record({"assignment": "a", "submission": "s", "items": items})
+    assert grade.auto_points == grade.auto_max == 2
+    failed = Verification(grade, 1.0)
+    assert not failed.complete and failed.failed_on == ["2"]
+    items[1].update(points=3, status="passed", reason="")
+    assert Verification(Grade.from_record({"assignment": "a", "submission": "s", "items": items}), 1.0).complete

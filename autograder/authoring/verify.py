@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..course.assignment import Assignment
 from ..data import weights
 from ..grading.pipeline import GradeOptions, grade_submission, open_run
-from ..grading.record import Grade
+from ..grading.record import Grade, Status
 from ..sandboxes.sandbox import Sandbox
 
 
@@ -24,8 +24,14 @@ class Verification:
     provenance: list[str] = field(default_factory=list)
 
     @property
+    def failed_on(self) -> list[str]:
+        """The automatic items the grader failed on (a check that raised): not proven."""
+        return [item.id for item in self.grade.automatic if item.status is Status.ERROR]
+
+    @property
     def complete(self) -> bool:
-        return self.grade.auto_points == self.grade.auto_max and not self.grade.problem
+        """Every automatic point earned, none of them withheld because the grader failed."""
+        return self.grade.auto_points == self.grade.auto_max and not self.grade.problem and not self.failed_on
 
 
 def provenance(assignment: Assignment, options: GradeOptions, synthetic: bool, source: str) -> list[str]:
