@@ -113,7 +113,13 @@ def test_global_average_pooling_written_as_a_mean_is_the_tables_gap(tmp_path: Pa
         "as_module": "nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
                      "nn.Linear(4, 2))",
         "as_mean": "Mean()",
+        "as_full_average": "nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(8), nn.Flatten(), "
+                           "nn.Linear(4, 2))",
         "over_channels": "Mean(dim=1)",
+        "as_max": "nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), "
+                  "nn.Linear(4, 2))",
+        "partial_average": "nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(4), nn.Flatten(), "
+                           "nn.Linear(16, 2))",
     }
     mean = ("class Mean(nn.Module):\n    def __init__(self, dim=(2, 3)):\n        super().__init__()\n"
             "        self.dim, self.conv, self.fc = dim, nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 2)\n\n"
@@ -124,10 +130,14 @@ def test_global_average_pooling_written_as_a_mean_is_the_tables_gap(tmp_path: Pa
     rows = ["Conv2d(3, 4, 3, padding=1)", "ReLU", "AdaptiveAvgPool2d(1)", "Flatten", "Linear(4, 2)"]
     try:
         nb = KernelChannel(live, timeout=60)
-        for name in ("as_module", "as_mean"):
+        for name in ("as_module", "as_mean", "as_full_average"):
             expect_table(trace(nb, name, (3, 8, 8)), rows, (3, 8, 8), what=name)
         with pytest.raises(CheckFailed, match="layer 3 of `over_channels` is Linear"):
             expect_table(trace(nb, "over_channels", (3, 8, 8)), rows, (3, 8, 8), what="over_channels")
+        with pytest.raises(CheckFailed, match="layer 3 of `as_max` is AdaptiveMaxPool2d"):
+            expect_table(trace(nb, "as_max", (3, 8, 8)), rows, (3, 8, 8), what="as_max")
+        with pytest.raises(CheckFailed, match="layer 3 of `partial_average` is AvgPool2d"):
+            expect_table(trace(nb, "partial_average", (3, 8, 8)), rows, (3, 8, 8), what="partial_average")
     finally:
         live.shutdown()
 
@@ -264,3 +274,93 @@ def test_a_rubric_declares_its_stl10_split_as_a_dataset_its_notebooks_read(tmp_p
     assert assignment.rubric.datasets() == ["toy-blobs", "toy-stl10"]
     split = assignment.dataset("toy-stl10")
     assert split.spec.seed == 1 and split.WITHHELD == "the test labels (all 0, which is no class)"
+
+
+CLASSIFIER_CELLS = [
+    "import numpy as np\nimport torch\nfrom torch import nn\nimport torchvision.transforms as T\ntorch.manual_seed(0)",
+    # confusion matrices: right, transposed, rates over the true classes, rates over the predicted ones
+    "def counts(labels, predictions, n=10):\n    m = np.zeros((n, n), int)\n"
+    "    np.add.at(m, (labels, predictions), 1)\n"
+    "    return m\n\ndef transposed(labels, predictions, n=10):\n    return counts(labels, predictions, n).T\n\n"
+    "def rates(labels, predictions, n=10):\n    m = counts(labels, predictions, n)\n"
+    "    return m / np.maximum(m.sum(1, keepdims=True), 1)\n\n"
+    "def by_columns(labels, predictions, n=10):\n    m = counts(labels, predictions, n)\n"
+    "    return m / np.maximum(m.sum(0, keepdims=True), 1)",
+    # top k: numpy, torch tensors only (raises on numpy), lowest first, grouped by the class predicted
+    "def top(probs, labels, k=5, correct=True, by_predicted=False, lowest=False):\n"
+    "    probs, labels = np.asarray(probs), np.asarray(labels)\n    predicted, score = probs.argmax(1), probs.max(1)\n"
+    "    group = predicted if by_predicted else labels\n    rows = []\n    for c in range(probs.shape[1]):\n"
+    "        keep = (group == c) & ((predicted == labels) if correct else (predicted != labels))\n"
+    "        chosen = np.flatnonzero(keep)\n        order = np.argsort(score[chosen] if lowest else -score[chosen])\n"
+    "        rows.append(chosen[order][:k].tolist())\n    return rows\n\n"
+    "def right(probs, labels, k=5):\n    return top(probs, labels, k)\n\n"
+    "def right_lowest(probs, labels, k=5):\n    return top(probs, labels, k, lowest=True)\n\n"
+    "def wrong_by_predicted(probs, labels, k=5):\n"
+    "    return top(probs, labels, k, correct=False, by_predicted=True)\n\n"
+    "def right_in_torch(probs, labels, k=5):\n    score, predicted = probs.max(dim=1)\n    rows = []\n"
+    "    for c in range(probs.shape[1]):\n        chosen = torch.nonzero((labels == c) & (predicted == c)).flatten()\n"
+    "        rows.append(chosen[torch.topk(score[chosen], min(k, len(chosen))).indices])\n    return rows",
+    # a block layered four times, a flat stack of the same layers, and a transform
+    "def blk(i, o):\n    return nn.Sequential(nn.Conv2d(i, o, 3, 2, 1), nn.ReLU())\n\n"
+    "layered = nn.Sequential(blk(3, 4), blk(4, 4), blk(4, 4), blk(4, 4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
+    "nn.Linear(4, 2))\n"
+    "flat = nn.Sequential(*[m for b in (blk(3, 4), blk(4, 4), blk(4, 4), blk(4, 4)) for m in b], "
+    "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n"
+    "halve = T.Compose([T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3)])",
+]
+
+
+def test_classifier_results_are_checked_in_the_forms_a_marker_accepts(tmp_path: Path):
+    """Confusion matrices (counts rows true, the transpose, rates over the true classes; not
+    rates over the predicted ones), the most confident answers per class (numpy or a function
+    written for tensors; not lowest first; wrong answers by the class predicted only where
+    the handout's words allow it), blocks layered, and a model run through a transform."""
+    from autograder.checks.classification import (
+        confusion,
+        confusion_inputs,
+        expect_confusion_function,
+        expect_top_k_function,
+        expect_top_k_result,
+        top_k,
+        top_k_inputs,
+    )
+    from autograder.checks.layers import expect_repeated_block
+
+    live = start_live(notebook(*CLASSIFIER_CELLS), tmp_path, total_timeout=120)
+    try:
+        nb = KernelChannel(live, timeout=60)
+        forms = {name: expect_confusion_function(nb, name) for name in ("counts", "transposed", "rates")}
+        assert [(f.transposed, f.normalised) for f in forms.values()] == [(False, False), (True, False), (False, True)]
+        with pytest.raises(CheckFailed, match="is not the confusion matrix"):
+            expect_confusion_function(nb, "by_columns")
+        assert expect_top_k_function(nb, "right", correct=True) == ""
+        assert expect_top_k_function(nb, "right_in_torch", correct=True) == ""
+        with pytest.raises(CheckFailed, match="highest softmax score, highest first"):
+            expect_top_k_function(nb, "right_lowest", correct=True)
+        with pytest.raises(CheckFailed):
+            expect_top_k_function(nb, "wrong_by_predicted", correct=False)
+        assert "grouped by the class predicted" in expect_top_k_function(nb, "wrong_by_predicted", correct=False,
+                                                                          either_grouping=True)
+        expect_repeated_block(nb, "layered", times=4)
+        with pytest.raises(CheckFailed, match="no convolutional block is used 4 times in `flat`"):
+            expect_repeated_block(nb, "flat", times=4)
+        images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+        scores = outputs(nb, "layered", images, what="outputs", transform="halve", batch=4)
+        direct = outputs(nb, "layered", (images.transpose(0, 3, 1, 2) / 255.0 - 0.5) / 0.5, what="outputs")
+        assert scores.shape == (6, 2) and np.allclose(scores, direct, atol=1e-5)
+    finally:
+        live.shutdown()
+    labels, predictions = confusion_inputs(1)
+    assert confusion(labels, predictions, 10)[9].sum() == 0 and confusion(labels, predictions, 10)[:, 0].sum() == 0
+    probs, labels = top_k_inputs(2)
+    assert all(len(row) == 5 for grouping in ("true", "predicted") for correct in (True, False)
+               for row in top_k(probs, labels, 5, correct=correct, by=grouping))
+    # The notebook's own result: ties within the tolerance may come out either way.
+    tied = np.full((4, 10), 0.05, dtype=np.float32)
+    tied[:, 0] = [0.5, 0.5004, 0.4, 0.3]
+    tied[:, 1] = [0.45, 0.0, 0.0, 0.0]
+    want = top_k(tied, np.zeros(4, dtype=int), 2, correct=True)
+    assert want[0] == [1, 0]
+    expect_top_k_result([[0, 1]] + [[]] * 9, tied, np.zeros(4, dtype=int), what="picks", correct=True, k=2)
+    with pytest.raises(CheckFailed, match="holds \\[3, 2\\] for class 0"):
+        expect_top_k_result([[3, 2]] + [[]] * 9, tied, np.zeros(4, dtype=int), what="picks", correct=True, k=2)

@@ -276,20 +276,20 @@ def test_graders_sharing_the_cache_generate_a_dataset_once(tmp_path: Path, monke
 
 def test_a_declared_stl10_split_withholds_its_test_labels_wherever_they_are(source: Path, tmp_path: Path):
     """ece4179-2021-a3's split: 8,000 / 2,000 / 3,000 of the 13,000 labelled images (train_X
-    then test_X); the stand-in's 1,300 are split in the same proportions."""
+    then test_X); the stand-in's 650 are split in the same proportions."""
     from autograder.data.stl10 import SplitDataset, SplitSpec
 
     in_order = SplitDataset(SplitSpec(name="a3", sizes={"train": 8000, "val": 2000, "test": 3000}), owner="t")
     indices = in_order.indices(source)
-    assert [len(indices[s]) for s in ("train", "val", "test")] == [800, 200, 300]
-    assert indices["test"].tolist() == list(range(1000, 1300))
+    assert [len(indices[s]) for s in ("train", "val", "test")] == [400, 100, 150]
+    assert indices["test"].tolist() == list(range(500, 650))
     in_order.stage(source, tmp_path / "ordered")
     train_seen = stl10.read_labels(tmp_path / "ordered" / "stl10_binary" / "train_y.bin")
     test_seen = stl10.read_labels(tmp_path / "ordered" / "stl10_binary" / "test_y.bin")
     test_real = stl10.heldout(source)
     assert np.array_equal(train_seen, stl10.read_labels(source / "stl10_binary" / "train_y.bin"))
-    assert np.array_equal(test_seen[:500], test_real[:500]) and not test_seen[500:].any()
-    assert np.array_equal(in_order.heldout(source)["test"], test_real[500:].astype(np.int64) - 1)
+    assert np.array_equal(test_seen[:250], test_real[:250]) and not test_seen[250:].any()
+    assert np.array_equal(in_order.heldout(source)["test"], test_real[250:].astype(np.int64) - 1)
 
     shuffled = SplitDataset(SplitSpec(name="a3s", sizes={"train": 8000, "val": 2000, "test": 3000}, seed=4179),
                             owner="t")
@@ -297,7 +297,7 @@ def test_a_declared_stl10_split_withholds_its_test_labels_wherever_they_are(sour
     seen = np.concatenate([stl10.read_labels(tmp_path / "shuffled" / "stl10_binary" / name)
                            for name in ("train_y.bin", "test_y.bin")])
     withheld = shuffled.indices(source)["test"]
-    assert (seen == 0).sum() == 300 and not seen[withheld].any() and (withheld < 500).any()
+    assert (seen == 0).sum() == 150 and not seen[withheld].any() and (withheld < 250).any()
     assert sorted(shuffled.labels(source, "val").tolist()) != [] and shuffled.labels(source, "val").max() <= 9
 
 

@@ -272,7 +272,19 @@ def trace(nb: KernelChannel, model: str, input_shape: tuple[int, ...], *, batch:
     return Trace(layers, int(found["total"]), int(found["trainable"]), out)
 
 
+def _global_average(layer: Layer) -> bool:
+    """Average pooling over the whole map (to 1 x 1, or to a vector: a mean over H and W),
+    whether written AdaptiveAvgPool2d(1), AvgPool2d over the map's full size, or a mean."""
+    if layer.type not in ("AdaptiveAvgPool2d", "AvgPool2d"):
+        return False
+    if layer.out is not None:
+        return len(layer.out) == 1 or all(size == 1 for size in layer.out[1:])
+    return layer.type == "AdaptiveAvgPool2d" and _same("output_size", layer.config.get("output_size"), 1)
+
+
 def _difference(got: Layer, want: Layer) -> str | None:
+    if _global_average(want) and _global_average(got):
+        return None
     if got.type != want.type:
         return f"is {got.written()}"
     for key in _CONFIG.get(want.type, ()):
@@ -309,6 +321,66 @@ def expect_table(found: Trace, rows: list[str], input_shape: tuple[int, ...], *,
         raise CheckFailed(f"`{what}` has {found.total:,} parameters; the handout's table has {total:,} "
                           "(weights and biases)")
     return want
+
+
+BLOCKS_PROBE = '''
+def _subject():
+    return __MODEL__
+
+
+def probe():
+    from torch import nn
+    model = _subject()
+    if not isinstance(model, nn.Module):
+        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+    found = []
+    for name, module in model.named_modules():
+        convs = sum(isinstance(m, nn.Conv2d) for m in module.modules())
+        if name and convs and list(module.children()):
+            kind = type(module)
+            found.append({"name": name, "class": kind.__module__ + "." + kind.__qualname__,
+                          "layers": [type(m).__name__ for m in module.modules()][1:]})
+    return {"blocks": found}
+'''
+
+
+@dataclass(frozen=True)
+class Block:
+    """A container of convolutions inside a model: its name, its class and its layers."""
+
+    name: str
+    cls: str
+    layers: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        """A block written as its own class counts by its class; a built-in container
+        (``nn.Sequential``) by its layers."""
+        return "layers " + " > ".join(self.layers) if self.cls.startswith("torch.nn.") else self.cls
+
+
+def blocks(nb: KernelChannel, model: str) -> list[Block]:
+    """The containers of convolutions in ``model`` (a name in the notebook), outermost first."""
+    if not _NAME.match(model):
+        raise ValueError(f"{model!r} is not a name")
+    found = nb.probe(BLOCKS_PROBE.replace("__MODEL__", model))
+    if "not_module" in found:
+        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+    return [Block(str(b["name"]), str(b["class"]), tuple(b["layers"])) for b in found["blocks"]]
+
+
+def expect_repeated_block(nb: KernelChannel, model: str, *, times: int) -> Block:
+    """Fail unless one convolutional block (a class of its own, or one pattern of layers)
+    is used at least ``times`` times in ``model``: written once and layered."""
+    found = blocks(nb, model)
+    counts: dict[str, list[Block]] = {}
+    for block in found:
+        counts.setdefault(block.kind, []).append(block)
+    if not counts or max(len(used) for used in counts.values()) < times:
+        shown = ", ".join(f"{b.name} ({b.cls.rsplit('.', 1)[-1]})" for b in found) or "none"
+        raise CheckFailed(f"no convolutional block is used {times} times in `{model}`; its containers of "
+                          f"convolutions: {shown}")
+    return max(counts.values(), key=len)[0]
 
 
 def _summary(layers: list[Layer]) -> str:

@@ -34,19 +34,31 @@ def _module(model):
     return model
 
 
-def _run(model, inputs, batch):
+def _pictures(images, transform):
+    """Each image (H x W x C uint8) as a PIL picture through ``transform``, stacked."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    return torch.stack([torch.as_tensor(transform(Image.fromarray(np.asarray(image, dtype=np.uint8))))
+                        for image in images])
+
+
+def _run(model, inputs, batch, transform=None):
     import numpy as np
     import torch
     first = next(iter(model.parameters()), None)
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-    inputs = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    if transform is None:
+        inputs = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = [model(inputs[i:i + batch].to(device=device, dtype=dtype)).float().cpu()
-                   for i in range(0, len(inputs), batch)]
+            out = []
+            for i in range(0, len(inputs), batch):
+                chosen = inputs[i:i + batch] if transform is None else _pictures(inputs[i:i + batch], transform)
+                out.append(model(chosen.to(device=device, dtype=dtype)).float().cpu())
     finally:
         model.train(training)
     return torch.cat(out) if out else torch.zeros(0)
@@ -63,12 +75,16 @@ def _inputs(inputs):
     return __INPUTS__
 
 
+def _transform():
+    return __TRANSFORM__
+
+
 def probe(inputs, batch):
     try:
         model = _module(_subject())
     except _NotModule as error:
         return {"not_module": str(error)}
-    return _run(model, _inputs(inputs), batch)
+    return _run(model, _inputs(inputs), batch, _transform())
 '''
 
 OPTIMIZER_PROBE = '''
@@ -162,20 +178,27 @@ def _source(template: str, **parts: str) -> str:
     return template
 
 
-def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int = 512) -> np.ndarray:
+def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int = 512,
+            transform: str | None = None, timeout: float | None = None) -> np.ndarray:
     """``model``'s outputs, as floats, on ``inputs``: an array the grader sends, or (a str)
-    an expression the kernel evaluates to the inputs."""
+    an expression the kernel evaluates to the inputs. With ``transform`` (a name in the
+    notebook, a torchvision-style transform) the inputs are images (N x H x W x C uint8),
+    each made a PIL picture and put through the transform first, as a dataset would."""
     expression = inputs if isinstance(inputs, str) else "inputs"
     sent = None if isinstance(inputs, str) else np.asarray(inputs)
-    found = nb.probe(_source(OUTPUTS_PROBE, model=_name(model), inputs=expression), sent, batch)
+    source = _source(OUTPUTS_PROBE, model=_name(model), inputs=expression,
+                     transform="None" if transform is None else _name(transform))
+    found = nb.probe(source, sent, batch, timeout=timeout)
     return as_array(_refused(found, {"model": model}), what)
 
 
 def class_scores(nb: KernelChannel, model: str, inputs: Any, *, count: int, classes: int,
-                 what: str = "inputs") -> np.ndarray:
+                 what: str = "inputs", transform: str | None = None, batch: int = 512,
+                 timeout: float | None = None) -> np.ndarray:
     """``model``'s scores (count, classes) on ``inputs`` (see ``outputs``); another shape is
     the student's mistake, named with ``what`` the inputs are."""
-    scores = outputs(nb, model, inputs, what=f"the outputs of `{model}` on {what}")
+    scores = outputs(nb, model, inputs, what=f"the outputs of `{model}` on {what}", transform=transform,
+                     batch=batch, timeout=timeout)
     if scores.shape != (count, classes):
         raise CheckFailed(f"`{model}` should give {classes} scores per input, ({count}, {classes}) on {what}; "
                           f"it gave shape {scores.shape}")

@@ -49,6 +49,9 @@ class KernelChannel:
         self._dead = ""
         #: Text the student's code printed while answering the last request.
         self.printed = ""
+        #: What checks measured in this kernel (a model's outputs on a split, say), kept for
+        #: the other items of the same grading: the kernel's objects do not change between them.
+        self.memo: dict[Any, Any] = {}
 
     @property
     def notebook(self) -> str:
