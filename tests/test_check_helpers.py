@@ -5,6 +5,7 @@ and on the grader's own builds of the handouts' tables."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -364,3 +365,26 @@ def test_classifier_results_are_checked_in_the_forms_a_marker_accepts(tmp_path: 
     expect_top_k_result([[0, 1]] + [[]] * 9, tied, np.zeros(4, dtype=int), what="picks", correct=True, k=2)
     with pytest.raises(CheckFailed, match="holds \\[3, 2\\] for class 0"):
         expect_top_k_result([[3, 2]] + [[]] * 9, tied, np.zeros(4, dtype=int), what="picks", correct=True, k=2)
+
+
+def test_a3s_labels_come_from_its_stl10_split_or_from_a_courses_own_file(toynet: Assignment, tmp_path: Path):
+    """ece4179-2021-a3's checks read a split's labels through one function, whether the
+    rubric declares a split of STL10's files or (a course with its own file) an npz: file."""
+    a3 = load_assignment("ece4179-2021-a3")
+    splits = a3.module("splits")
+    a3.declare_datasets()
+    source = synthetic_source(["stl10-a3"])
+    data = SimpleNamespace(source=source)
+    assert np.array_equal(splits.labels(a3, data, "test"), a3.dataset("stl10-a3").labels(source, "test"))
+    blobs = toynet.dataset("toy-blobs")
+    folder = tmp_path / "own"
+    blobs.synth(folder, scale="small", seed=0)
+
+    class OwnFile:  # the assignment as it reads once its rubric declares the course's file under npz:
+        def dataset(self, name):
+            assert name == splits.DATASET
+            return blobs
+
+    own = SimpleNamespace(source=folder)
+    assert np.array_equal(splits.labels(OwnFile(), own, "test"), blobs.heldout(folder)["y_test"])
+    assert np.array_equal(splits.labels(OwnFile(), own, "train"), blobs.visible(folder)["y_train"])

@@ -30,7 +30,7 @@ WRONG = {
     "0-d array": "np.array(7.0)",
     "nested list": "[[1.0, 2.0], [3.0]]",
 }
-ASSIGNMENTS = ("ece4179-2023", "ee046211-hw2", "ece4179-2021-a2")
+ASSIGNMENTS = ("ece4179-2023", "ee046211-hw2", "ece4179-2021-a2", "ece4179-2021-a3")
 _CALLED = re.compile(r"""nb\.call\(\s*["'](\w+)["']""")
 _READ = re.compile(r"""nb\.get\(\s*["'](\w+)["']""")
 
@@ -96,6 +96,7 @@ def names_read(assignment_id: str) -> tuple[set[str], set[str]]:
         named = {v for v in given.values() if isinstance(v, str)}  # a model handed to a helper: {model: deep_mlp}
         named |= {k for v in given.values() if isinstance(v, dict) for k in v}  # {models: {ae16: 16}}
         values |= named & variables
+        called |= named & functions  # a function handed to a helper: {function: top5_correct}
     modules = {name for name in values | called if importlib.util.find_spec(name) is not None}  # torch, ...
     return values - called - modules, called - modules
 
@@ -126,6 +127,10 @@ def test_the_names_are_found_in_the_checks():
     assert {"ae16", "ae64", "shallow_mlp", "optimizer_sgd", "model_max_val_acc", "deep_mlp", "params_wide",
             "q4_model", "q4_optimizer", "initial_lr"} <= values
     assert {"eigenfaces", "zero_pixels", "reconstruct", "criterion", "fc1_snapshots"} <= called | values
+    values, called = names_read("ece4179-2021-a3")
+    assert {"shallow_cnn", "deep_cnn", "deep_cnn_aug", "better_cnn", "val_top5_correct", "val_top5_misclassified",
+            "cm_train", "cm_val", "aug_train_transform", "aug_test_transform"} <= values | called
+    assert {"top5_correct", "top5_misclassified", "confusion_matrix", "occlusion_sensitivity"} <= called
 
 
 def shapes(assignment_id: str) -> tuple[int, list[str]]:

@@ -130,6 +130,7 @@ class NpzDataset:
         problems = self.problems(arrays, f"the stand-in {self.spec.standin} of {self.owner}")
         if problems:
             raise ValueError("; ".join(problems))
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / self.spec.file
         np.savez(path, **{key: np.asarray(arrays[key]) for key in self.spec.arrays})  # type: ignore[arg-type]
         return [path]

@@ -1,0 +1,76 @@
+"""Question 1: the shallow CNN of Table 1, its test accuracy on labels the kernel never had,
+its most confident right and wrong answers per class and its confusion matrices."""
+
+import numpy as np
+import pytest
+
+from autograder.checking import CheckFailed
+from autograder.checks.classification import (
+    confusion,
+    expect_confusion_function,
+    expect_top_k_function,
+    expect_top_k_result,
+    matrix_form,
+)
+from autograder.checks.layers import expect_table, trace
+from autograder.checks.training import accuracy
+
+SHAPE = (3, 96, 96)
+
+
+def _softmax(scores):
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.item("1.1a")
+def test_shallow_cnn(nb, given):
+    expect_table(trace(nb, "shallow_cnn", SHAPE), given["layers"], SHAPE, what="shallow_cnn")
+
+
+@pytest.mark.item("1.1b")
+def test_shallow_accuracy(nb, assignment, data, given, measure):
+    scores, labels = assignment.module("splits").scores(nb, given["model"], given["transform"], assignment, data,
+                                                        "test")
+    measure(accuracy(scores, labels), note=f"{len(labels)} test images")
+    predicted = scores.argmax(axis=1)
+    rows = "; ".join(" ".join(str(v) for v in row) for row in confusion(labels, predicted, 10))
+    measure(float(np.trace(confusion(labels, predicted, 10))), name="test images classified correctly (for 1.4c)",
+            note=f"the grader's test confusion matrix, rows true, columns predicted: {rows}")
+
+
+def _top(nb, assignment, data, given):
+    expect_top_k_function(nb, given["function"], correct=given["correct"], either_grouping=not given["correct"])
+    scores, labels = assignment.module("splits").scores(nb, "shallow_cnn", "shallow_transform", assignment, data,
+                                                        "val")
+    expect_top_k_result(nb.get(given["result"]), _softmax(scores), labels, what=given["result"],
+                        correct=given["correct"], either_grouping=not given["correct"])
+
+
+@pytest.mark.item("1.2a")
+def test_top5_correct(nb, assignment, data, given):
+    _top(nb, assignment, data, given)
+
+
+@pytest.mark.item("1.3a")
+def test_top5_misclassified(nb, assignment, data, given):
+    _top(nb, assignment, data, given)
+
+
+@pytest.mark.item("1.4a")
+def test_confusion_function(nb):
+    expect_confusion_function(nb, "confusion_matrix")
+
+
+@pytest.mark.item("1.4b")
+def test_confusion_matrices(nb, assignment, data, given):
+    splits = assignment.module("splits")
+    for name, split in (("cm_train", "train"), ("cm_val", "val")):
+        scores, labels = splits.scores(nb, "shallow_cnn", "shallow_transform", assignment, data, split)
+        counts = confusion(labels, scores.argmax(axis=1), 10)
+        slack = int(given["slack"] * len(labels)) + 1
+        try:
+            matrix_form(nb.get(name), counts, what=name, slack=slack)
+        except CheckFailed as failed:
+            raise CheckFailed(f"{failed} (the grader ran shallow_cnn on the {len(labels)} {split} images through "
+                              "shallow_transform)") from None
