@@ -4,6 +4,7 @@ which never holds a held-out label."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 import torchvision
 
 from autograder import data
-from autograder.data import faces, fashionmnist, gtsrb, landmarks, stl10, svhn
+from autograder.data import emnist, faces, fashionmnist, gtsrb, landmarks, stl10, svhn
 from autograder.data.context import DataContext, open_data, synthetic_source
 from autograder.errors import UsageError
 
@@ -226,7 +227,8 @@ def test_a_dataset_is_one_module_found_by_its_name(tmp_path: Path, monkeypatch: 
     broken = _package(tmp_path, "brokendata", _toy("labels (all 0)", ""))
     with pytest.raises(ImportError, match="brokendata.toy is not a dataset module: it lacks heldout"):
         data.registry(broken, "brokendata")
-    assert sorted(data.DATASETS) == ALL == ["faces", "fashionmnist", "gtsrb", "landmarks", "stl10", "svhn", "weights"]
+    assert sorted(data.DATASETS) == ALL == ["emnist", "faces", "fashionmnist", "gtsrb", "landmarks", "stl10", "svhn",
+                                            "weights"]
     assert all(name == module.NAME for name, module in data.DATASETS.items())
 
 
@@ -240,7 +242,7 @@ def test_a_rubric_naming_an_unknown_dataset_is_refused_with_the_known_ones():
                 "questions": [{"id": "1", "title": "q", "points": 1,
                                "items": [{"id": "1", "title": "i", "points": 1}]}]}
 
-    with pytest.raises(RubricError, match="reads unknown dataset 'mnist'; known: faces, fashionmnist, gtsrb"):
+    with pytest.raises(RubricError, match="reads unknown dataset 'mnist'; known: emnist, faces, fashionmnist, gtsrb"):
         parse_rubric(rubric(["gtsrb", "mnist"]), "rubric.yaml")
     assert parse_rubric(rubric(["svhn"]), "rubric.yaml").notebooks[0].datasets == ["svhn"]
 
@@ -310,3 +312,47 @@ def test_a_declared_stl10_split_that_asks_too_much_is_refused():
         SplitSpec(name="a3", sizes={"train": 9000, "val": 2000, "test": 3000})
     with pytest.raises(ValidationError):
         SplitSpec(name="a3", sizes={"train": 8000}, withheld=["holdout"])
+
+
+def test_synthetic_emnist_letters_read_as_torchvision_and_the_emnist_package_read_them(source: Path):
+    """Both layouts hold the same arrays: torchvision's EMNIST class reads the raw files, and
+    the zip holds the gzipped IDX files where the emnist package looks for them. Images are
+    stored transposed, as NIST stores them; labels 1-26."""
+    import gzip
+    import zipfile
+
+    letters = torchvision.datasets.EMNIST(str(source), split="letters", train=True)
+    ours = emnist.read_raw(source)
+    assert np.array_equal(letters.data.numpy(), ours[("train", "images")])
+    assert sorted(set(letters.targets.tolist())) == list(range(1, 27))
+    assert letters.classes[1:] == list("abcdefghijklmnopqrstuvwxyz")
+    with zipfile.ZipFile(source / emnist.ZIP) as bundle:  # as the package's _extract_data reads it
+        raw = gzip.decompress(bundle.read("gzip/emnist-letters-test-labels-idx1-ubyte.gz"))
+    assert np.array_equal(np.frombuffer(raw, dtype=np.uint8, offset=8), emnist.heldout(source))
+    assert all(np.array_equal(a, b) for a, b in zip(emnist.read_zip(source).values(), ours.values()))
+    upright = emnist.draw(np.array([9]), np.random.default_rng(3))[0]  # an "i": a tall, narrow stroke
+    assert (upright > 100).any(axis=1).sum() > (upright > 100).any(axis=0).sum()
+
+
+def test_emnists_view_writes_no_letter_for_the_test_labels_in_either_layout(source: Path, tmp_path: Path):
+    emnist.stage(source, tmp_path)
+    assert emnist.missing(tmp_path) == []
+    for read in (emnist.read_raw, emnist.read_zip):
+        seen = read(tmp_path)
+        assert not seen[("test", "labels")].any() and seen[("train", "labels")].min() == 1
+        assert np.array_equal(seen[("test", "images")], emnist.read_raw(source)[("test", "images")])
+    assert emnist.heldout(source).min() >= 1
+
+
+def test_emnist_needs_one_layout_and_names_what_is_wrong(source: Path, tmp_path: Path):
+    assert "torchvision's EMNIST files" in emnist.missing(tmp_path)[0]
+    (tmp_path / emnist.ZIP).parent.mkdir()
+    shutil.copy2(source / emnist.ZIP, tmp_path / emnist.ZIP)  # the package's zip alone will do
+    assert emnist.missing(tmp_path) == [] and len(emnist.heldout(tmp_path)) == len(emnist.heldout(source))
+    (tmp_path / emnist.ZIP).write_bytes(b"not a zip")
+    assert "is not a readable zip" in emnist.missing(tmp_path)[0]
+    emnist.raw_dir(tmp_path).mkdir(parents=True)
+    for usage, matrix in (("train", "images"), ("train", "labels"), ("test", "images")):
+        shutil.copy2(emnist.raw_dir(source) / emnist.file_name(usage, matrix), emnist.raw_dir(tmp_path))
+    problems = emnist.missing(tmp_path)
+    assert any("torchvision layout" in p and "emnist-letters-test-labels-idx1-ubyte" in p for p in problems)

@@ -41,24 +41,32 @@ def raw_dir(folder: Path) -> Path:
     return folder / "FashionMNIST" / "raw"
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An IDX file: big-endian magic and sizes, then the uint8 data."""
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file's bytes: big-endian magic and sizes, then the uint8 data."""
     magic = _IMAGES if array.ndim == 3 else _LABELS
     header = np.array([magic, *array.shape], dtype=">i4").tobytes()
-    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
 
 
-def read_idx(path: Path) -> np.ndarray:
-    raw = path.read_bytes()
+def write_idx(path: Path, array: np.ndarray) -> None:
+    path.write_bytes(idx_bytes(array))
+
+
+def parse_idx(raw: bytes, where: str) -> np.ndarray:
+    """The array of an IDX file's bytes (``where`` names the file in messages)."""
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (_IMAGES, _LABELS):
-        raise ValueError(f"{path} is not an IDX file of uint8 images or labels (magic {magic})")
+        raise ValueError(f"{where} is not an IDX file of uint8 images or labels (magic {magic})")
     dims = 3 if magic == _IMAGES else 1
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: the header says {shape}, the file holds {data.size} values")
+        raise ValueError(f"{where}: the header says {shape}, the file holds {data.size} values")
     return data.reshape(shape)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    return parse_idx(path.read_bytes(), str(path))
 
 
 def _garment(label: int, rng: np.random.Generator) -> Image.Image:
