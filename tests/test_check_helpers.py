@@ -316,6 +316,7 @@ def test_classifier_results_are_checked_in_the_forms_a_marker_accepts(tmp_path: 
     rates over the predicted ones), the most confident answers per class (numpy or a function
     written for tensors; not lowest first; wrong answers by the class predicted only where
     the handout's words allow it), blocks layered, and a model run through a transform."""
+    from autograder.checks.augmentation import transformed
     from autograder.checks.classification import (
         confusion,
         confusion_inputs,
@@ -349,6 +350,9 @@ def test_classifier_results_are_checked_in_the_forms_a_marker_accepts(tmp_path: 
         scores = outputs(nb, "layered", images, what="outputs", transform="halve", batch=4)
         direct = outputs(nb, "layered", (images.transpose(0, 3, 1, 2) / 255.0 - 0.5) / 0.5, what="outputs")
         assert scores.shape == (6, 2) and np.allclose(scores, direct, atol=1e-5)
+        seen = transformed(nb, "halve", images)
+        assert seen.shape == (6, 3, 8, 8) and np.allclose(seen, (images.transpose(0, 3, 1, 2) / 255.0 - 0.5) / 0.5,
+                                                           atol=1e-6)
     finally:
         live.shutdown()
     labels, predictions = confusion_inputs(1)

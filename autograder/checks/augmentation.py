@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..checking import CheckFailed, as_number
+from ..checking import CheckFailed, as_array, as_number
 
 if TYPE_CHECKING:
     from ..grading.channel import KernelChannel
@@ -52,3 +52,27 @@ def expect_random(nb: KernelChannel, transform: str, images: np.ndarray, *, time
     if differ < count // 2:
         raise CheckFailed(f"{transform} gave the same result twice for {count - differ} of {count} training images "
                           "(under different seeds): it does not augment at random")
+
+
+TRANSFORMED_PROBE = '''
+def _subject():
+    return __TRANSFORM__
+
+
+def probe(images):
+    import numpy as np
+    import torch
+    from PIL import Image
+    transform = _subject()
+    return torch.stack([torch.as_tensor(transform(Image.fromarray(np.asarray(image, dtype=np.uint8))))
+                        for image in images]).float()
+'''
+
+
+def transformed(nb: KernelChannel, transform: str, images: np.ndarray, *, timeout: float | None = None) -> np.ndarray:
+    """What ``transform`` makes of each of ``images`` (N x H x W x C uint8, as PIL pictures), stacked."""
+    if not transform.isidentifier():
+        raise ValueError(f"{transform!r} is not a name")
+    found = nb.probe(TRANSFORMED_PROBE.replace("__TRANSFORM__", transform), np.asarray(images, dtype=np.uint8),
+                     timeout=timeout)
+    return as_array(found, f"{transform}'s tensors")

@@ -210,6 +210,12 @@ def predictions(nb: KernelChannel, model: str, inputs: Any, *, count: int, class
     return class_scores(nb, model, inputs, count=count, classes=classes).argmax(axis=1)
 
 
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities from class ``scores`` (logits), computed here."""
+    shifted = np.exp(scores.astype(np.float64) - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def cross_entropy(scores: np.ndarray, labels: np.ndarray) -> float:
     """The mean cross-entropy of class ``scores`` (logits) against ``labels``, computed here."""
     shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)

@@ -13,14 +13,9 @@ from autograder.checks.classification import (
     matrix_form,
 )
 from autograder.checks.layers import expect_table, trace
-from autograder.checks.training import accuracy
+from autograder.checks.training import accuracy, softmax
 
 SHAPE = (3, 96, 96)
-
-
-def _softmax(scores):
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 @pytest.mark.item("1.1a")
@@ -43,7 +38,7 @@ def _top(nb, assignment, data, given):
     expect_top_k_function(nb, given["function"], correct=given["correct"], either_grouping=not given["correct"])
     scores, labels = assignment.module("splits").scores(nb, "shallow_cnn", "shallow_transform", assignment, data,
                                                         "val")
-    expect_top_k_result(nb.get(given["result"]), _softmax(scores), labels, what=given["result"],
+    expect_top_k_result(nb.get(given["result"]), softmax(scores), labels, what=given["result"],
                         correct=given["correct"], either_grouping=not given["correct"])
 
 

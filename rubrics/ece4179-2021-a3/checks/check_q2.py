@@ -5,30 +5,14 @@ measured by the grader on labels the kernel never had."""
 import numpy as np
 import pytest
 
-from autograder.checking import CheckFailed, as_array
-from autograder.checks.augmentation import differing, expect_random
+from autograder.checking import CheckFailed
+from autograder.checks.augmentation import differing, expect_random, transformed
 from autograder.checks.layers import expect_repeated_block, expect_table, trace
 from autograder.checks.training import accuracy
 
 SHAPE = (3, 96, 96)
 
-# The transform's tensors and plain ToTensor's values, per channel, over the grader's pictures.
-SCALE_PROBE = '''
-def _subject():
-    return __TRANSFORM__
-
-
-def probe(images):
-    import numpy as np
-    import torch
-    from PIL import Image
-    transform = _subject()
-    seen = torch.stack([torch.as_tensor(transform(Image.fromarray(np.asarray(i, dtype=np.uint8)))) for i in images])
-    return seen.float()
-'''
-
-
-def _training_pictures(assignment, data, count=16):
+def _training_pictures(data, count=16):
     from autograder.data import stl10
 
     return stl10.read_images(stl10.folder_of(data.view) / "train_X.bin")[:count]
@@ -57,7 +41,7 @@ def test_deep_accuracy(nb, assignment, data, given, measure):
 
 @pytest.mark.item("2.2a")
 def test_augmentation(nb, assignment, data, given):
-    pictures = _training_pictures(assignment, data)
+    pictures = _training_pictures(data)
     expect_random(nb, "aug_train_transform", pictures)
     changed = differing(nb, "aug_test_transform", pictures)
     if changed:
@@ -68,9 +52,8 @@ def test_augmentation(nb, assignment, data, given):
 
 @pytest.mark.item("2.2b")
 def test_normalisation(nb, assignment, data, given):
-    pictures = _training_pictures(assignment, data)
-    seen = as_array(nb.probe(SCALE_PROBE.replace("__TRANSFORM__", "aug_test_transform"), pictures),
-                    "aug_test_transform's tensors")
+    pictures = _training_pictures(data)
+    seen = transformed(nb, "aug_test_transform", pictures)
     if seen.ndim != 4 or seen.shape[1] != 3:
         raise CheckFailed(f"aug_test_transform should give 3 x H x W tensors; it gave shape {seen.shape[1:]}")
     plain = pictures.astype(np.float64).transpose(0, 3, 1, 2) / 255.0
