@@ -131,6 +131,8 @@ def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, op
     for entry in entries:
         totals = entry.totals
         auto = f"{totals['auto_points']:g} / {totals['auto_max']:g}" if totals else "–"
+        if "bonus_points" in totals:
+            auto += f" + {totals['bonus_points']:g} bonus"
         awaiting = f"{totals['awaiting_marker']:g}" if totals else "–"
         status = entry.status if not entry.message else f"{entry.status}: {entry.message[:80]}"
         table.add_row(entry.id, auto, awaiting, status)
@@ -173,7 +175,7 @@ def _publish(target: Assignment, out: Path, files: MarkerFiles) -> None:
         result = publish(target, out, files)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    awaiting = [row for row in result.rows if row.awaiting_marker]
+    awaiting = [row for row in result.rows if row.awaiting_marker or row.grade.bonus_awaiting]
     if awaiting:
         console.print(f"{len(awaiting)} submission(s) have points awaiting a marker: fill those items in a copy of "
                       f"{out / GRADEBOOK} and pass it with --marks")
@@ -385,15 +387,19 @@ def verify_command(assignment: str, data_dir: Path | None, synthetic: bool, scal
         console.print(f"{notebook.notebook}: {notebook.seconds:.1f} s{note}")
     for line in result.provenance:
         console.print(line)
+    bonus_earned, bonus_max = result.bonus
+    bonus = f" and {bonus_earned:g} of {bonus_max:g} bonus" if bonus_max else ""
     if not result.complete:
         grade = result.grade
-        console.print(f"[red]the reference earns {grade.auto_points:g} of {grade.auto_max:g} automatic points[/]")
+        console.print(f"[red]the reference earns {grade.auto_points:g} of {grade.auto_max:g} automatic points"
+                      f"{bonus}[/]")
         if result.failed_on:
             withheld = sum(item.max_points for item in grade.automatic if item.id in result.failed_on)
             console.print(f"[red]the grader failed on {', '.join(result.failed_on)} ({withheld:g} points "
                           "withheld): those checks raised instead of giving a verdict, so nothing is proven there[/]")
         sys.exit(1)
-    console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g})[/]")
+    console.print(f"[green]the reference earns every automatic point ({result.grade.auto_max:g}"
+                  f"{f', and {bonus_max:g} bonus' if bonus_max else ''})[/]")
 
 
 @cli.group()

@@ -30,8 +30,17 @@ class Verification:
 
     @property
     def complete(self) -> bool:
-        """Every automatic point earned, none of them withheld because the grader failed."""
-        return self.grade.auto_points == self.grade.auto_max and not self.grade.problem and not self.failed_on
+        """Every automatic point earned, bonus items' included, none of them withheld because
+        the grader failed."""
+        earned = all(item.points is not None and not item.missed for item in self.grade.automatic)
+        return earned and self.grade.auto_points == self.grade.auto_max and not self.grade.problem \
+            and not self.failed_on
+
+    @property
+    def bonus(self) -> tuple[float, float]:
+        """The points the reference earns on automatic bonus items, and theirs in all."""
+        items = [item for item in self.grade.automatic if item.bonus]
+        return round(sum(i.earned for i in items), 6), round(sum(i.max_points for i in items), 6)
 
 
 def provenance(assignment: Assignment, options: GradeOptions, synthetic: bool, source: str) -> list[str]:

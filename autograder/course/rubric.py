@@ -151,6 +151,10 @@ class Question(_Strict):
     status: Literal["ready", "planned"] = Field(
         default="ready", description="planned: listed with its points, checks still to come"
     )
+    bonus: bool = Field(
+        default=False, description="a bonus question: outside total_points, its points added to the earned "
+                                   "total (capped per policy.bonus_cap)",
+    )
     given: dict[str, Any] = Field(default_factory=dict)
     items: list[Item] = Field(min_length=1)
 
@@ -200,6 +204,12 @@ class Policy(_Strict):
                     "(1 - fraction x days) of the maximum",
     )
     not_assessed_after_days: int | None = Field(default=None, ge=0)
+    bonus_cap: Literal["total", "none"] = Field(
+        default="total",
+        description="total: the grade including bonus points never exceeds the maximum (total_points); "
+                    "none: bonus points may take it above. The cap applies to the raw points, before the "
+                    "late rule",
+    )
     files: FileRules = FileRules()
 
     @model_validator(mode="after")
@@ -304,9 +314,10 @@ class Rubric(_Strict):
         item_ids = [item.id for q in self.questions for item in q.items]
         for dup in sorted({i for i in item_ids if item_ids.count(i) > 1}):
             problems.append(f"item id {dup!r} is used twice")
-        total = sum(q.points for q in self.questions)
+        total = sum(q.points for q in self.questions if not q.bonus)
         if not math.isclose(total, self.total_points, abs_tol=1e-9):
-            problems.append(f"questions add up to {total:g} but total_points is {self.total_points:g}")
+            bonus = " (bonus questions left out)" if any(q.bonus for q in self.questions) else ""
+            problems.append(f"questions add up to {total:g}{bonus} but total_points is {self.total_points:g}")
         placed = [qid for nb in self.notebooks for qid in nb.questions]
         for qid in placed:
             if qid not in question_ids:
@@ -340,6 +351,11 @@ class Rubric(_Strict):
     def marked_by_hand(question: Question, item: Item) -> bool:
         """A person gives its points: a manual item, or any item of a planned question."""
         return item.kind == "manual" or question.status == "planned"
+
+    @property
+    def bonus_points(self) -> float:
+        """The points of the bonus questions, outside total_points."""
+        return sum(q.points for q in self.questions if q.bonus)
 
     def item(self, item_id: str) -> tuple[Question, Item]:
         for question, item in self.items():

@@ -5,6 +5,11 @@ back (``Grade.from_record``) by everything that shows a grade: the terminal tabl
 gradebook, the feedback pages, Gradescope's ``results.json``, the variants' proofs and
 ``verify``. The figures (automatic points, awaiting a marker, raw, penalty and final given
 lateness) are methods here and nowhere else, so every reader gives the same totals.
+
+Bonus items (of a rubric's bonus questions) are outside every maximum: their points are
+added to what was earned, and with the policy's ``bonus_cap: total`` the sum is capped at
+the maximum. The cap comes first and the late rule after it, on the capped points, so a
+late submission cannot keep bonus points above the maximum.
 """
 
 from __future__ import annotations
@@ -144,6 +149,7 @@ class ItemGrade:
     detail: list[str] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, str]] = field(default_factory=list)
+    bonus: bool = False  # of a bonus question: outside the maximum, its points added to the earned total
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> ItemGrade:
@@ -234,8 +240,18 @@ class Grade:
     grader_version: str = ""
     sandbox: dict[str, Any] = field(default_factory=dict)
     student: Student | None = None
+    bonus_cap: str = "total"  # the policy's: total (earned points capped at the maximum) or none
 
     # -- the figures, defined once
+
+    @property
+    def counted(self) -> list[ItemGrade]:
+        """The items the maximum is made of: every item but the bonus ones."""
+        return [item for item in self.items if not item.bonus]
+
+    @property
+    def bonus(self) -> list[ItemGrade]:
+        return [item for item in self.items if item.bonus]
 
     @property
     def automatic(self) -> list[ItemGrade]:
@@ -253,46 +269,88 @@ class Grade:
 
     @property
     def auto_points(self) -> float:
-        return _sum(item.earned for item in self.automatic)
+        """Points the checks gave, bonus items left out (they are ``bonus_points``)."""
+        return _sum(item.earned for item in self.automatic if not item.bonus)
 
     @property
     def auto_max(self) -> float:
-        """The points the checks scored (items the grader failed on are awaiting a marker)."""
-        return _sum(item.max_points for item in self.automatic if not item.status.awaiting)
+        """The points the checks scored (items the grader failed on are awaiting a marker), bonus left out."""
+        return _sum(item.max_points for item in self.automatic if not item.status.awaiting and not item.bonus)
 
     @property
     def awaiting_marker(self) -> float:
-        return _sum(item.max_points for item in self.awaiting)
+        """Points of items awaiting a marker, bonus items left out (they are ``bonus_awaiting``)."""
+        return _sum(item.max_points for item in self.awaiting if not item.bonus)
 
     @property
     def total_max(self) -> float:
-        return _sum(item.max_points for item in self.items)
+        """The maximum: every item's points but the bonus items'."""
+        return _sum(item.max_points for item in self.counted)
+
+    @property
+    def bonus_points(self) -> float:
+        """Points earned on bonus items, before any cap."""
+        return _sum(item.earned for item in self.bonus)
+
+    @property
+    def bonus_max(self) -> float:
+        return _sum(item.max_points for item in self.bonus)
+
+    @property
+    def bonus_awaiting(self) -> float:
+        """Points of bonus items awaiting a marker."""
+        return _sum(item.max_points for item in self.awaiting if item.bonus)
+
+    @property
+    def earned(self) -> float:
+        """Every point earned, bonus included, before the cap and any penalty."""
+        return _sum(item.earned for item in self.items)
+
+    def capped(self, maximum: float) -> float:
+        """The points earned with bonus points capped at ``maximum`` (``bonus_cap: total``):
+        the bonus never takes the grade above it, nor does the cap take off points earned
+        on the items the maximum is made of."""
+        if self.bonus_cap != "total":
+            return self.earned
+        base = _sum(item.earned for item in self.counted)
+        return round(min(self.earned, max(maximum, base)), 6)
 
     @property
     def raw(self) -> float:
-        """Points earned before any penalty: automatic points and marks a marker entered."""
-        return _sum(item.earned for item in self.items)
+        """Points earned before any penalty: automatic points and marks a marker entered,
+        bonus points included and capped at the maximum per the policy."""
+        return self.capped(self.total_max)
+
+    def _maximum(self, automatic_only: bool) -> float:
+        return self.auto_max if automatic_only else self.total_max
 
     def question_points(self, question_id: str) -> float:
         return _sum(item.earned for item in self.items if item.question == question_id)
 
     def totals(self) -> dict[str, float]:
-        return {
+        totals = {
             "auto_points": self.auto_points,
             "auto_max": self.auto_max,
             "awaiting_marker": self.awaiting_marker,
             "max": self.total_max,
         }
+        if self.bonus:
+            totals.update(bonus_points=self.bonus_points, bonus_max=self.bonus_max)
+        return totals
 
     def late(self, policy: Policy, *, submitted: datetime | None, due: datetime | None,
              automatic_only: bool = False) -> Late:
         """The late penalty on this grade; ``automatic_only``: the maximum the penalty is a
-        fraction of is the automatic items' (where only they are scored, as on Gradescope)."""
-        maximum = self.auto_max if automatic_only else self.total_max
-        return lateness(policy, submitted=submitted, due=due, maximum=maximum, raw=self.raw)
+        fraction of, and the bonus cap, is the automatic items' (where only they are scored,
+        as on Gradescope). The penalty is on the capped points: the cap comes first."""
+        maximum = self._maximum(automatic_only)
+        return lateness(policy, submitted=submitted, due=due, maximum=maximum, raw=self.capped(maximum))
 
-    def final(self, late: Late) -> float:
-        return 0.0 if late.not_assessed else round(max(0.0, self.raw - late.penalty), 6)
+    def final(self, late: Late, *, automatic_only: bool = False) -> float:
+        """The grade: the capped points less the late penalty (0 when not assessed);
+        ``automatic_only`` as for ``late``."""
+        raw = self.capped(self._maximum(automatic_only))
+        return 0.0 if late.not_assessed else round(max(0.0, raw - late.penalty), 6)
 
     def with_marks(self, marks: dict[str, float] | None) -> Grade:
         """This grade with a marker's points for items awaiting a marker."""

@@ -54,7 +54,8 @@ def summary_table(grade: Grade, *, title: str | None = None) -> Table:
     table.add_column("Reason", overflow="fold", max_width=70)
     for item in grade.items:
         style = _STYLE.get(item.status, "")
-        table.add_row(item.id, item.title, _points(item), Text(item.status, style=style), item.reason)
+        title = f"{item.title} (bonus)" if item.bonus else item.title
+        table.add_row(item.id, title, _points(item), Text(item.status, style=style), item.reason)
     return table
 
 
@@ -64,6 +65,7 @@ def render(grade: Grade, *, console: Console) -> None:
         f"[bold]{grade.assignment}[/] · [bold]{grade.submission}[/]   "
         f"automatic {grade.auto_points:g} / {grade.auto_max:g}   "
         f"awaiting a marker {grade.awaiting_marker:g}   maximum {grade.total_max:g}"
+        + (f"   bonus {grade.bonus_points:g} / {grade.bonus_max:g}" if grade.bonus else "")
     )
     if grade.problem:
         console.print(f"[red]cannot be graded:[/] {grade.problem}")
@@ -210,6 +212,13 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
     for label, items in (("by hand", manual), ("by the markers' hidden checks", hidden),
                          ("in the notebooks not given here", elsewhere)):
         if items:
-            total = sum(item.max_points for item in items)
-            console.print(f"  {label} ({total:g} points): " + ", ".join(i.id for i in items), highlight=False)
-    console.print(f"\npublic automatic items: {grade.auto_points:g} / {grade.auto_max:g}")
+            total = sum(item.max_points for item in items if not item.bonus)
+            bonus = sum(item.max_points for item in items if item.bonus)
+            extra = f" and {bonus:g} bonus" if bonus else ""
+            console.print(f"  {label} ({total:g} points{extra}): " + ", ".join(i.id for i in items), highlight=False)
+    line = f"\npublic automatic items: {grade.auto_points:g} / {grade.auto_max:g}"
+    bonus_checked = [item for item in checked if item.bonus and not item.status.awaiting]
+    if bonus_checked:
+        line += (f", bonus {sum(i.earned for i in bonus_checked):g} / "
+                 f"{sum(i.max_points for i in bonus_checked):g}")
+    console.print(line)

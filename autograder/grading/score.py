@@ -4,6 +4,10 @@ An automatic item earns its points when every check marked for it passes; a metr
 earns the fraction of the best band its measured value reaches. Manual items and items
 of planned questions are listed with their points and "awaiting a marker". A check that
 broke on the grader's side scores 0 with status ``error`` so a person looks at it.
+
+Items of a bonus question are scored the same way (a manual one awaits a marker too) and
+say they are bonus; the grade carries the policy's ``bonus_cap``, and ``Grade`` adds their
+points outside the maximum, capped before any late penalty (see ``record``).
 """
 
 from __future__ import annotations
@@ -122,12 +126,13 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
     by_item: dict[str, list[TestOutcome]] = {}
     for outcome in session.outcomes:
         by_item.setdefault(outcome.item_id, []).append(outcome)
-    items = [
-        _score_item(
+    items = []
+    for q, i in rubric.items():
+        grade = _score_item(
             q, i, by_item.get(i.id, []), session.measurements.get(i.id, []), session.selected_items, problem, session
         )
-        for q, i in rubric.items()
-    ]
+        grade.bonus = q.bonus
+        items.append(grade)
     return Grade(
         assignment=rubric.assignment,
         submission=session.submission,
@@ -136,6 +141,7 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         findings=list(session.findings),
         public_only=session.public_only,
         problem=problem,
+        bonus_cap=rubric.policy.bonus_cap,
     )
 
 

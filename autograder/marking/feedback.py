@@ -4,7 +4,8 @@ zip, and a cohort summary with histograms.
 Everything is rebuilt from ``grade.json`` records (``gradebook.Row``), so it can be redone
 at any time. Pages are self-contained HTML (inline CSS, images as data URIs, no scripts);
 every piece of text is autoescaped, because reasons, tracebacks, file and student names
-come from student work.
+come from student work. Bonus questions are shown under a "Bonus" label, with the sentence
+saying how their points count (``bonus_rule``).
 """
 
 from __future__ import annotations
@@ -62,10 +63,15 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 {% if row.awaiting_marker %}
 <tr><th>Awaiting a marker</th><td>{{ row.awaiting_marker|points }}, not yet in the grade</td></tr>
 {% endif %}
+{% if bonus %}
+<tr><th>Bonus</th><td>{{ row.bonus|num }} / {{ bonus.maximum|num }}\
+{% if bonus.awaiting %} ({{ bonus.awaiting|points }} awaiting a marker){% endif %}. {{ bonus.rule }}</td></tr>
+{% endif %}
 </table>
 {% for q in questions %}
-<h2>Question {{ q.id }}{% if q.title %}: {{ q.title }}{% endif %}
+<h2>{% if q.bonus %}Bonus: question{% else %}Question{% endif %} {{ q.id }}{% if q.title %}: {{ q.title }}{% endif %}
  <span class="muted">({{ q.earned|num }} / {{ q.points|num }})</span></h2>
+{% if q.bonus %}<p class="muted">{{ bonus.rule }}</p>{% endif %}
 <table><thead><tr><th>Item</th><th>What</th><th>Points</th><th>Status</th><th>Reason</th></tr></thead><tbody>
 {% for it in q.rows %}
 <tr class="{{ it.status }}"><td>{{ it.id }}</td><td>{{ it.title }}</td>
@@ -164,6 +170,21 @@ def _late_line(row: Row) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def bonus_rule(row: Row) -> str:
+    """How bonus points count, in the words a student reads."""
+    if row.grade.bonus_cap == "total":
+        return (f"Bonus points are added to your points, but the grade with them never exceeds the maximum "
+                f"({_num(row.maximum)}); any late penalty applies after that cap.")
+    return f"Bonus points are added to your points and may take the grade above the maximum ({_num(row.maximum)})."
+
+
+def _bonus(row: Row) -> dict[str, Any] | None:
+    grade = row.grade
+    if not grade.bonus:
+        return None
+    return {"maximum": grade.bonus_max, "awaiting": grade.bonus_awaiting, "rule": bonus_rule(row)}
+
+
 def _metric_line(item: ItemGrade, rubric: Rubric) -> str:
     """'accuracy 0.55 — needs ≥ 0.9 for full marks, ≥ 0.6 for 50%' for a metric item."""
     try:
@@ -192,6 +213,7 @@ def _questions(row: Row, rubric: Rubric) -> list[dict[str, Any]]:
             "id": qid,
             "title": known[qid].title if qid in known else "",
             "points": known[qid].points if qid in known else sum(i.max_points for i in groups[qid]),
+            "bonus": all(i.bonus for i in groups[qid]),
             "earned": row.grade.question_points(qid),
             "rows": groups[qid],
         }
@@ -211,6 +233,7 @@ def student_page(row: Row, rubric: Rubric) -> str:
         graded_at=grade.graded_at,
         problem=grade.problem,
         row=row,
+        bonus=_bonus(row),
         late=_late_line(row),
         questions=_questions(row, rubric),
         metrics={item.id: _metric_line(item, rubric) for item in grade.items},
@@ -243,6 +266,9 @@ def moodle_comment(row: Row, *, limit: int = 1500) -> str:
         sentences.append(_short(row.late.note.rstrip("."), 200) + ".")
     if row.awaiting_marker:
         sentences.append(f"{_points(row.awaiting_marker)} awaiting a marker.")
+    if row.grade.bonus:
+        awaiting = f", {_num(row.grade.bonus_awaiting)} awaiting a marker" if row.grade.bonus_awaiting else ""
+        sentences.append(f"Bonus: {_num(row.bonus)} / {_num(row.grade.bonus_max)}{awaiting}. {bonus_rule(row)}")
     if row.grade.problem:
         sentences.append("Could not be graded: " + _short(row.grade.problem, 200))
     text = f"<p>{' '.join(sentences)}</p>"
@@ -253,7 +279,8 @@ def moodle_comment(row: Row, *, limit: int = 1500) -> str:
     tail = "<br>… and {} more: see the feedback file.</p>"
     budget = limit - len(text) - len("<p>Not fully earned:") - len(tail.format(len(missed)))
     for n, item in enumerate(missed):
-        line = f"<br>{_short(item.id, 40)} ({_num(item.points)}/{_num(item.max_points)}): "
+        label = f"{'bonus ' if item.bonus else ''}{_short(item.id, 40)}"
+        line = f"<br>{label} ({_num(item.points)}/{_num(item.max_points)}): "
         line += _short(item.reason, 200)
         if len(line) > budget:
             return f"{text}<p>Not fully earned:{''.join(lines)}{tail.format(len(missed) - n)}"
@@ -354,10 +381,11 @@ def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path, *, errors: dict
     if rows:
         finals = [r.final for r in rows]
         images = [
-            _histogram([_question_points(r, q.id) for r in rows], q.points, f"Question {q.id}: {q.title}")
+            _histogram([_question_points(r, q.id) for r in rows], q.points,
+                       f"{'Bonus question' if q.bonus else 'Question'} {q.id}: {q.title}")
             for q in rubric.questions
         ]
-        images.append(_histogram(finals, rubric.total_points, "Final grade"))
+        images.append(_histogram(finals, max(rubric.total_points, *finals), "Final grade"))  # bonus_cap none: above
         awaiting = Counter((item.id, item.title) for row in rows for item in row.grade.awaiting)
         context.update(
             stats={"Final grade": finals, "Raw points": [r.raw for r in rows]},

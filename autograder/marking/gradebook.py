@@ -1,6 +1,10 @@
 """The gradebook: one row per graded submission, with who submitted it, when, and the
 late penalty the course's policy gives; built from the ``grade.json`` files of a
 results folder, so it can be rebuilt at any time without grading again.
+
+The policy is the rubric's as the gradebook is built: the late rule and the bonus cap
+(bonus points are added to the raw points, capped at the maximum with ``bonus_cap:
+total``, and the late rule applies to the capped points).
 """
 
 from __future__ import annotations
@@ -44,8 +48,14 @@ class Row:
 
     @property
     def raw(self) -> float:
-        """Points earned before any penalty: automatic points and marks a marker entered."""
+        """Points earned before any penalty: automatic points and marks a marker entered,
+        bonus points included and capped per the policy."""
         return self.grade.raw
+
+    @property
+    def bonus(self) -> float:
+        """Points earned on bonus items, before the cap."""
+        return self.grade.bonus_points
 
     @property
     def final(self) -> float:
@@ -171,7 +181,7 @@ def build_rows(grades: dict[str, Grade], rubric: Rubric, *, worksheet: Worksheet
     for folder, grade in sorted(grades.items()):
         row = Row(folder, grade)
         row.student = _student(row.grade, worksheet)
-        row.grade = row.grade.with_marks(_lookup(marks or {}, row))
+        row.grade = replace(row.grade.with_marks(_lookup(marks or {}, row)), bonus_cap=rubric.policy.bonus_cap)
         submitted = _lookup(timestamps or {}, row)
         if submitted is None and worksheet is not None and row.student is not None:
             for participant in (row.student.participant, *row.student.members):
@@ -183,17 +193,22 @@ def build_rows(grades: dict[str, Grade], rubric: Rubric, *, worksheet: Worksheet
 
 
 def write_csv(rows: list[Row], rubric: Rubric, path: Path) -> Path:
-    """One row per submission, one column per rubric item, then raw, penalty and final."""
+    """One row per submission, one column per rubric item, then raw, penalty and final. A
+    rubric with bonus questions adds ``bonus`` before ``raw``: the points earned on bonus
+    items, before the cap (``raw`` is capped)."""
     item_ids = [item.id for _, item in rubric.items()]
+    bonus = any(question.bonus for question in rubric.questions)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", "participant", "name", "members", *item_ids, "raw", "maximum",
-                     "awaiting_marker", "submitted", "due", "days_late", "penalty", "final", "problem", "late_note"])
+    writer.writerow(["submission", "participant", "name", "members", *item_ids, *(["bonus"] if bonus else []), "raw",
+                     "maximum", "awaiting_marker", "submitted", "due", "days_late", "penalty", "final", "problem",
+                     "late_note"])
     for row in rows:
         points = {i.id: "" if i.points is None else f"{i.points:g}" for i in row.grade.items}
         student = row.student
         writer.writerow([row.submission, student.participant if student else "", student.name if student else "",
                          " ".join(student.members) if student else "", *[points.get(i, "") for i in item_ids],
+                         *([f"{row.bonus:g}"] if bonus else []),
                          f"{row.raw:g}", f"{row.maximum:g}", f"{row.awaiting_marker:g}", row.late.submitted,
                          row.late.due, row.late.days, f"{row.late.penalty:g}", f"{row.final:g}",
                          row.grade.problem, row.late.note])

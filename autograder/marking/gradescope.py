@@ -7,6 +7,10 @@ when given, the course's data. Gradescope unpacks it into ``/autograder/source``
 submission: the submission's notebooks run as an unprivileged user behind the local
 sandbox, with the source, the results folder and the data's labels hidden from them, and
 ``/autograder/results/results.json`` is written in Gradescope's format.
+
+Only automatic items are scored here, so the maximum is theirs (``Grade.auto_max``): the
+late penalty is a fraction of it, and with ``bonus_cap: total`` the score with bonus
+points never exceeds it. A bonus item is a test worth its own points, named as bonus.
 """
 
 from __future__ import annotations
@@ -133,30 +137,48 @@ def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
         measured = item.measured(metric.name)
         lines += ["", metric.needs(measured.get("reference") if measured else None).capitalize() + "."]
     return _test_entry(item.id, item.title, item.question, item.visibility, score=item.points or 0.0,
-                       max_score=item.max_points, passed=item.status is Status.PASSED, output="\n".join(lines))
+                       max_score=item.max_points, passed=item.status is Status.PASSED, output="\n".join(lines),
+                       bonus=item.bonus)
+
+
+BONUS_NOTE = "Bonus: these points are added to the score, outside its maximum."
 
 
 def _test_entry(item_id: str, title: str, question: str, visibility: str, *, score: float, max_score: float,
-                passed: bool, output: str) -> dict[str, Any]:
-    """One Gradescope test for a rubric item: public ones visible, hidden ones after publishing."""
+                passed: bool, output: str, bonus: bool = False) -> dict[str, Any]:
+    """One Gradescope test for a rubric item: public ones visible, hidden ones after publishing;
+    a bonus item says so in its name, its output and its tags."""
     return {
-        "name": f"{item_id} {title}",
+        "name": f"{item_id} {title}" + (" (bonus)" if bonus else ""),
         "number": item_id,
         "score": score,
         "max_score": max_score,
         "status": "passed" if passed else "failed",
-        "output": output,
+        "output": f"{BONUS_NOTE}\n\n{output}" if bonus else output,
         "output_format": "md",
         "visibility": "visible" if visibility == "public" else "after_published",
-        "tags": [f"question {question}"],
+        "tags": [f"question {question}", *(["bonus"] if bonus else [])],
     }
+
+
+def _bonus_line(grade: Grade) -> str:
+    """How the bonus items count on Gradescope, where the maximum is the automatic items'; as
+    for the public items, the hidden ones' share is not in it."""
+    public = [item for item in grade.bonus if item.status.automatic and not item.status.awaiting
+              and item.visibility == "public"]
+    earned, maximum = sum(i.earned for i in public), sum(i.max_points for i in public)
+    rule = ("the score with them never exceeds the maximum" if grade.bonus_cap == "total"
+            else "they may take the score above the maximum")
+    return f"Public bonus items: {earned:g} / {maximum:g}. Bonus points are added to the score; {rule}."
 
 
 def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict[str, Any]:
     """Gradescope's results.json for a grade: one test per automatic item."""
     auto = grade.automatic
-    public = [item for item in auto if item.visibility == "public" and not item.status.awaiting]
+    public = [item for item in auto if item.visibility == "public" and not item.status.awaiting and not item.bonus]
     summary = [f"Public items: {sum(i.earned for i in public):g} / {sum(i.max_points for i in public):g}."]
+    if any(item.bonus for item in auto):
+        summary.append(_bonus_line(grade))
     if any(item.visibility == "hidden" for item in grade.items):
         summary.append("Hidden items are graded too; their results appear when grades are published.")
     if grade.problem:
@@ -170,7 +192,8 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
             summary.append(f"- `{notebook.notebook}`: {notebook.problem}")
     by_hand = [i for i in grade.awaiting if i.status is not Status.ERROR]
     if by_hand:
-        summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g})" for i in by_hand) + ".")
+        summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g}{' bonus' if i.bonus else ''})"
+                                                      for i in by_hand) + ".")
     failed = [i for i in grade.awaiting if i.status is Status.ERROR]
     if failed:
         summary.append("The grader failed on " + ", ".join(f"{i.id} ({i.max_points:g})" for i in failed)
@@ -183,7 +206,7 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
             leaderboard.append({"name": f"{item.id} {metric.name}", "value": round(measured["value"], 6),
                                 "order": "desc" if metric.direction == "higher" else "asc"})
     return {
-        "score": grade.final(late),
+        "score": grade.final(late, automatic_only=True),
         "execution_time": round(seconds, 1),
         "output": "\n\n".join(summary),
         "output_format": "md",
@@ -228,7 +251,7 @@ def provisional(rubric: Rubric) -> dict[str, Any]:
     note = ("not graded: the run was stopped (Gradescope's time or memory limit) before this item was graded; "
             "your instructor can regrade it")
     tests = [_test_entry(item.id, item.title, question.id, item.visibility, score=0.0, max_score=item.points,
-                         passed=False, output=note)
+                         passed=False, output=note, bonus=question.bonus)
              for question, item in rubric.items() if item.kind == "auto" and question.status == "ready"]
     return {"score": 0.0, "output": f"**Not graded:** {note}.", "output_format": "md", "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests}

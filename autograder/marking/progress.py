@@ -52,7 +52,8 @@ def finished_line(entry: BatchEntry) -> str | None:
         return f"[magenta]✗ {entry.id}[/]: {entry.message}"
     totals = entry.totals
     note = f"  [yellow]{entry.message}[/]" if entry.message else ""
-    return f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic " \
+    bonus = f" + {totals['bonus_points']:g} bonus" if "bonus_points" in totals else ""
+    return f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic{bonus} " \
            f"({entry.seconds:.1f} s){note}"
 
 
