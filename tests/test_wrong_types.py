@@ -30,7 +30,7 @@ WRONG = {
     "0-d array": "np.array(7.0)",
     "nested list": "[[1.0, 2.0], [3.0]]",
 }
-ASSIGNMENTS = ("ece4179-2023", "ee046211-hw2", "ece4179-2021-a2", "ece4179-2021-a3")
+ASSIGNMENTS = ("ece4179-2023", "ee046211-hw2", "ece4179-2021-a2", "ece4179-2021-a3", "fit3181-2023-a1")
 _CALLED = re.compile(r"""nb\.call\(\s*["'](\w+)["']""")
 _READ = re.compile(r"""nb\.get\(\s*["'](\w+)["']""")
 

@@ -210,6 +210,61 @@ def predictions(nb: KernelChannel, model: str, inputs: Any, *, count: int, class
     return class_scores(nb, model, inputs, count=count, classes=classes).argmax(axis=1)
 
 
+PREDICT_PROBE = """
+def _function():
+    return __FUNCTION__
+
+
+def _subject():
+    return __MODEL__
+
+
+def _inputs(inputs):
+    return __INPUTS__
+
+
+def _plain(value):
+    import numpy as np
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu()
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # a torch or TensorFlow tensor
+        value = value.numpy()
+    return np.asarray(value)
+
+
+def probe(inputs, batch):
+    import numpy as np
+    function, model, x = _function(), _subject(), _inputs(inputs)
+    parts = [_plain(function(model, x[i:i + batch])) for i in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+"""
+
+
+def predict_codes(nb: KernelChannel, function: str, model: str, inputs: Any, *, count: int, classes: int,
+                  what: str = "inputs", batch: int = 4096, timeout: float | None = None) -> np.ndarray:
+    """The classes (0 to ``classes`` - 1) the student's ``function(model, X)`` predicts for
+    ``inputs`` (an array sent, or an expression the kernel evaluates), called on batches of
+    numpy arrays: framework-neutral, ``function`` may run a torch or a Keras model and
+    return numpy, a tensor or a list. One class code per row, or one score per class and row
+    (as Keras's ``model.predict`` gives: the highest counts) is accepted."""
+    expression = inputs if isinstance(inputs, str) else "inputs"
+    sent = None if isinstance(inputs, str) else np.asarray(inputs)
+    source = _source(PREDICT_PROBE, function=_name(function), model=_name(model), inputs=expression)
+    call = f"`{function}({model}, X)` on {what}"
+    found = as_array(nb.probe(source, sent, batch, timeout=timeout), f"what {call} returned")
+    if found.ndim == 2 and found.shape == (count, classes):
+        return found.argmax(axis=1)
+    if found.shape not in ((count,), (count, 1)):
+        raise CheckFailed(f"{call} should return one class per row ({count} of them), or {classes} scores per "
+                          f"row; it returned shape {found.shape}")
+    codes = found.reshape(-1)
+    if not np.all(np.isfinite(codes)) or not np.all(codes == np.round(codes)) or codes.min(initial=0) < 0 \
+            or codes.max(initial=0) >= classes:
+        raise CheckFailed(f"{call} should return class codes 0 to {classes - 1}; it returned values from "
+                          f"{codes.min():g} to {codes.max():g}")
+    return codes.astype(np.int64)
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Class probabilities from class ``scores`` (logits), computed here."""
     shifted = np.exp(scores.astype(np.float64) - scores.max(axis=1, keepdims=True))
