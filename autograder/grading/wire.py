@@ -8,7 +8,7 @@ This module has two lives. The grader imports it to encode requests and decode r
 Its source text is also executed inside the student's kernel (see ``install_source``),
 where ``serve`` answers one request: call a student function, read a variable, or run a
 grader-supplied probe. It therefore depends only on the standard library and numpy,
-and reaches torch only if the student's code has already imported it.
+and reaches torch or TensorFlow only through values the student's code has already made.
 """
 
 from __future__ import annotations
@@ -70,6 +70,33 @@ def _torch_tensor_to_numpy(obj: Any) -> np.ndarray | None:
     return cast(np.ndarray, tensor.numpy())
 
 
+_TENSORFLOW_MODULES = ("tensorflow", "keras", "tf_keras")
+_WIDENED_DTYPES = ("bfloat16", "float8")  # ml_dtypes' floats (numpy kind V): widened to float32
+
+
+def _tensorflow_tensor_to_numpy(obj: Any) -> np.ndarray | None:
+    """A TensorFlow or Keras tensor or variable (EagerTensor, tf.Variable, keras.Variable) as an
+    array: an object of a class from those packages, or derived from one, with ``.numpy()``.
+    Found by the modules of its classes, never by importing TensorFlow (the kernel has it
+    only when the student's code imported it); ``None`` for anything else, and for a tensor
+    that has no value (a symbolic one: its ``.numpy()`` raises)."""
+    classes = type(obj).__mro__
+    if not any(str(kind.__module__).partition(".")[0] in _TENSORFLOW_MODULES for kind in classes):
+        return None
+    if not any(name in sys.modules for name in _TENSORFLOW_MODULES):
+        return None
+    try:
+        method = getattr(obj, "numpy", None)
+        if not callable(method):
+            return None
+        array = np.asarray(method())  # a scalar tensor gives a numpy scalar: a 0-d array here
+    except Exception:  # not a tensor with a value after all (a symbolic one): it crosses as opaque
+        return None
+    if array.dtype.name.startswith(_WIDENED_DTYPES):
+        array = array.astype(np.float32)
+    return array
+
+
 def encode(obj: Any, _depth: int = 0) -> Any:
     """Turn ``obj`` into plain JSON data (arrays tagged, unknown objects made opaque)."""
     if _depth > _MAX_DEPTH:
@@ -83,6 +110,8 @@ def encode(obj: Any, _depth: int = 0) -> Any:
     if isinstance(obj, np.generic):
         return encode(obj.item(), _depth + 1)
     as_numpy = _torch_tensor_to_numpy(obj)
+    if as_numpy is None and not isinstance(obj, np.ndarray):
+        as_numpy = _tensorflow_tensor_to_numpy(obj)
     if as_numpy is not None:
         obj = as_numpy
     if isinstance(obj, np.ndarray):

@@ -1,0 +1,231 @@
+"""Submissions written with TensorFlow/Keras (the FIT3181 handouts are written for it): their
+tensors cross the wire as numpy arrays, a Part 1 of fit3181-2023-a1 answered with TensorFlow
+ops earns every automatic point, and a Keras model's ``predict`` is read as classes. See the
+README, "TensorFlow and Keras submissions", for what is graded and what needs PyTorch.
+
+The tests that need TensorFlow skip only where it cannot be imported; CI installs it (the
+``test`` extra)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.authoring.variants import automatic_items
+from autograder.course.assignment import load_assignment
+from autograder.grading import wire
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
+
+from .conftest import ROOT
+
+ASSIGNMENT = "fit3181-2023-a1"
+PART1 = "A1_Part1_Solutions.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow", reason="TensorFlow is not importable here (CI installs it: the "
+                                                    "`test` extra's tensorflow-cpu)")
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+def test_tensorflow_tensors_become_arrays(tf):
+    keras = tf.keras
+    eager = tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64) * 2
+    back = wire.loads(wire.dumps({
+        "eager": eager, "variable": tf.Variable([1, 2, 3]), "keras": keras.Variable(np.ones((2, 3), np.float32)),
+        "scalar": tf.reduce_sum(eager), "index": tf.argmax(tf.constant([0.1, 0.7, 0.2])), "flag": tf.constant(True),
+        "half": tf.constant([1.5, -2.0], dtype=tf.bfloat16), "list": [tf.zeros(2), (tf.ones(1),)],
+    }))
+    assert back["eager"].dtype == np.float64 and np.array_equal(back["eager"], [[2, 4], [6, 8]])
+    assert back["variable"].dtype == np.int32 and back["variable"].tolist() == [1, 2, 3]
+    assert back["keras"].shape == (2, 3) and back["keras"].sum() == 6
+    assert back["scalar"].shape == () and back["scalar"] == 20  # a 0-d array, as a torch scalar gives
+    assert back["index"].dtype == np.int64 and back["index"] == 1 and bool(back["flag"]) is True
+    assert back["half"].dtype == np.float32 and back["half"].tolist() == [1.5, -2.0]  # bfloat16 widened
+    assert [part.tolist() for part in (back["list"][0], back["list"][1][0])] == [[0, 0], [1]]
+
+
+def test_tensorflow_values_without_numbers_cross_as_opaque(tf):
+    keras = tf.keras
+    back = wire.loads(wire.dumps({
+        "strings": tf.constant(["a", "b"]), "symbolic": keras.Input((3,)),
+        "model": keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+    }))
+    assert all(isinstance(value, wire.Opaque) for value in back.values()), back
+    assert back["symbolic"].type_name.startswith("keras.") and "Sequential" in back["model"].type_name
+
+
+def test_the_wire_never_imports_tensorflow():
+    """The wire runs in the kernel: a class merely named like TensorFlow's crosses as opaque,
+    and TensorFlow is not imported where the student's code has not imported it."""
+    code = """
+import sys
+from autograder.grading import wire
+
+class Fake:
+    def numpy(self):
+        raise SystemExit("called")
+
+Fake.__module__ = "tensorflow.python.framework.ops"
+back = wire.loads(wire.dumps([Fake(), 1.5]))
+assert isinstance(back[0], wire.Opaque) and back[1] == 1.5, back
+assert not {"tensorflow", "keras"} & set(sys.modules), sorted(m for m in sys.modules if "tensorflow" in m)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- Part 1 graded
+
+
+ELU = '''
+def elu(x, alpha=1.0):
+    x = tf.convert_to_tensor(x, dtype=tf.float64)
+    return tf.where(x > 0, x, alpha * (tf.exp(tf.minimum(x, 0.0)) - 1))
+
+
+def elu_derivative(x, alpha=1.0):
+    x = tf.convert_to_tensor(x, dtype=tf.float64)
+    return tf.where(x > 0, tf.ones_like(x), alpha * tf.exp(tf.minimum(x, 0.0)))
+
+
+grid = np.linspace(-4, 4, 201)
+plt.plot(grid, elu(grid), label="ELU")
+plt.plot(grid, elu_derivative(grid), label="derivative")
+plt.legend()
+plt.show()
+'''
+
+FEED_FORWARD = '''
+tx, tW1, tb1, tW2, tb2, tW3, tb3 = (tf.constant(v) for v in (x, W1, b1, W2, b2, W3, b3))
+q12_h1 = tf.nn.relu(tf.matmul(tx[None, :], tW1)[0] + tb1)
+q12_h2 = tf.nn.relu(tf.matmul(q12_h1[None, :], tW2)[0] + tb2)
+q12_h3 = tf.matmul(q12_h2[None, :], tW3)[0] + tb3
+q12_p = tf.nn.softmax(q12_h3)
+q12_predicted_class = tf.argmax(q12_p) + 1  # a tf.int64 tensor
+q12_correct = q12_predicted_class == y  # a tf.bool tensor
+q12_ce_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[y - 1], logits=q12_h3[None, :])[0]
+smoothing = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=alpha)
+q12_ls_loss = smoothing(tf.one_hot([y - 1], K), q12_h3[None, :])  # Keras: a float32 scalar tensor
+print(q12_h1, q12_h2, q12_h3, q12_p, q12_predicted_class, q12_correct, q12_ce_loss, q12_ls_loss)
+'''
+
+BACKPROP = '''
+def forward_backward(x, y, W1, b1, W2, b2):
+    x = tf.reshape(tf.convert_to_tensor(x, dtype=tf.float64), (1, -1))
+    W1, b1, W2, b2 = (tf.Variable(tf.convert_to_tensor(v, dtype=tf.float64)) for v in (W1, b1, W2, b2))
+    with tf.GradientTape() as tape:
+        h1_bar = tf.matmul(x, W1) + b1
+        h1 = tf.nn.relu(h1_bar)
+        h2 = tf.matmul(h1, W2) + b2
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[y - 1], logits=h2)[0]
+    dh2, dh1, dh1_bar, dW1, db1, dW2, db2 = tape.gradient(loss, [h2, h1, h1_bar, W1, b1, W2, b2])
+    return {"loss": loss, "dl_dh2": dh2[0], "dl_dW2": dW2, "dl_db2": db2,
+            "dl_dh1": dh1[0], "dl_dh1_bar": dh1_bar[0], "dl_dW1": dW1, "dl_db1": db1}
+
+
+def sgd_update(params, grads, lr):
+    return {name: tf.convert_to_tensor(params[name]) - lr * tf.convert_to_tensor(grads["dl_d" + name])
+            for name in ("W1", "b1", "W2", "b2")}
+
+
+tf.random.set_seed(SEED)
+q13_x, q13_y, q13_lr = tf.constant([1.0, -1.0, 0.0], dtype=tf.float64), 3, 0.01
+q13_params = {"W1": tf.Variable(tf.random.normal((3, 4), dtype=tf.float64)),
+              "b1": tf.Variable(tf.random.normal((4,), dtype=tf.float64)),
+              "W2": tf.Variable(tf.random.normal((4, 3), dtype=tf.float64)),
+              "b2": tf.Variable(tf.random.normal((3,), dtype=tf.float64))}
+q13_grads = forward_backward(q13_x, q13_y, **q13_params)
+q13_loss = q13_grads["loss"]
+q13_updated = sgd_update(q13_params, q13_grads, q13_lr)
+print(q13_loss)
+'''
+
+# The reference's code cells, found by what they start with, and what replaces them.
+EDITS = {
+    "import numpy as np": "import numpy as np\nimport matplotlib.pyplot as plt\nimport tensorflow as tf",
+    "def elu(": ELU,
+    "# BEGIN SOLUTION\nq12_h1": FEED_FORWARD,
+    "def forward_backward(": BACKPROP,
+}
+
+
+def tensorflow_part1(folder: Path) -> Path:
+    """The reference's Part 1 with every answer computed by TensorFlow, left as tensors."""
+    nb = nbformat.read(load_assignment(ASSIGNMENT).reference_dir / PART1, as_version=4)
+    done = set()
+    for cell in nb.cells:
+        for start, source in EDITS.items():
+            if cell.cell_type == "code" and cell.source.lstrip().startswith(start):
+                cell.source = source.strip() + "\n"
+                done.add(start)
+    assert done == set(EDITS), f"the reference's Part 1 has no code cell starting {set(EDITS) - done}"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / PART1)
+    return folder
+
+
+def test_a_part1_written_with_tensorflow_earns_every_automatic_point(tf, tmp_path: Path):
+    assignment = load_assignment(ASSIGNMENT)
+    folder = tensorflow_part1(tmp_path / "submission")
+    grade = grade_submission(assignment, open_submission(folder), sandbox="local",
+                             options=GradeOptions(synthetic=True, notebooks=(PART1,)))
+    part1 = {item for item in automatic_items(assignment) if item.startswith("1.")}
+    assert part1 >= {"1.1a", "1.2a", "1.2e", "1.2g", "1.3a", "1.3b", "1.3c", "1.3d"}
+    found = {item.id: item for item in grade.items if item.id in part1}
+    assert set(found) == part1
+    lost = {item.id: f"{item.status}: {item.reason}" for item in found.values() if item.earned < item.max_points}
+    assert lost == {}
+
+
+# --------------------------------------------------------------------------- Parts 2-3: predict
+
+
+KERAS_CELLS = [
+    "import numpy as np\nimport tensorflow as tf\nfrom tensorflow import keras",
+    '''
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+X_probe = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+expected = np.argmax(model(X_probe).numpy(), axis=1)
+
+
+def predict(model, X):
+    return model.predict(X, verbose=0)  # per-class scores, numpy
+
+
+def predict_classes(model, X):
+    return tf.argmax(model(X), axis=1)  # class codes, a tf.int64 tensor
+''',
+]
+
+
+def test_a_keras_predict_is_read_as_classes(tf, tmp_path: Path):
+    from autograder.checks.training import predict_codes
+    from autograder.grading.channel import KernelChannel
+
+    from .conftest import notebook, start_live
+
+    live = start_live(notebook(*KERAS_CELLS), tmp_path, total_timeout=300, cell_timeout=120)
+    try:
+        nb = KernelChannel(live, timeout=120)
+        expected = nb.get("expected")
+        for function in ("predict", "predict_classes"):
+            codes = predict_codes(nb, function, "model", "X_probe", count=50, classes=3, batch=16)
+            assert codes.dtype == np.int64 and np.array_equal(codes, expected), function
+        sent = np.random.default_rng(1).normal(size=(7, 4)).astype(np.float32)
+        assert predict_codes(nb, "predict", "model", sent, count=7, classes=3).shape == (7,)
+    finally:
+        live.shutdown()
