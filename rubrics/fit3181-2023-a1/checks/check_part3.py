@@ -1,0 +1,576 @@
+"""Part 3: STL10 CNNs and adversarial robustness. The grader builds `YourModel` with settings
+of its own and reads its structure and its forward pass; it measures `best_cnn` and the
+robust model itself on the test images, whose labels the kernel never has; `augment`,
+`early_stopping`, `mixup`, the attacks and `SAM` are called on the grader's inputs and
+judged here against the grader's own rule, formula or attack."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from autograder.checking import CheckFailed, as_array, as_dict, as_list, as_number, describe_value
+from autograder.checks import attacks
+from autograder.checks.saved import expect_loadable, loaded_expression, saved_file
+from autograder.checks.training import class_scores
+
+SHAPE = (3, 96, 96)
+SETTINGS = [(blocks, skip, rate) for blocks in (2, 3, 4) for skip in (True, False) for rate in (1e-3, 1e-4)]
+#: The test images as float32 N x 3 x 96 x 96 in [0, 1], read in the kernel from the view's file
+#: (STL10 stores each channel column-major).
+TEST_IMAGES = ('__import__("numpy").fromfile(__import__("os").path.join(DATA_DIR, "stl10_binary", "test_X.bin"), '
+               'dtype="uint8").reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).astype("float32") / 255')
+
+
+def _stl10(data, usage):
+    from autograder.data import stl10
+
+    folder = stl10.folder_of(data.source)
+    images = stl10.read_images(folder / f"{usage}_X.bin")
+    labels = stl10.read_labels(folder / f"{usage}_y.bin").astype(np.int64) - 1
+    return images, labels
+
+
+def _pictures(images):
+    """uint8 N x H x W x C as float32 N x C x H x W in [0, 1]."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255
+
+
+# 3.2 and 3.3: YourModel built by the grader
+
+BUILD_PROBE = '''
+def _classes():
+    return YourModel, BaseImageClassifier
+
+
+def probe(settings, shape):
+    import torch
+    made, base = _classes()
+    found = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for blocks, skip, rate in settings:
+            try:
+                model = made(num_blocks=blocks, use_skip=skip, learning_rate=rate)
+            except Exception as error:
+                found.append({"error": f"{type(error).__name__}: {error}"[:300]})
+                continue
+            row = {"base": isinstance(model, base), "module": isinstance(model, torch.nn.Module)}
+            if row["module"]:
+                row["convolutions"] = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+                first = next(iter(model.parameters()), None)
+                device = first.device if first is not None else torch.device("cpu")
+                model.eval()
+                try:
+                    with torch.no_grad():
+                        out = model(torch.rand(2, *shape, device=device))
+                    row["out"] = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                except Exception as error:
+                    row["out"] = f"{type(error).__name__}: {error}"[:300]
+            found.append(row)
+    return found
+'''
+
+JOINS_PROBE = '''
+def _classes():
+    return YourModel
+
+
+def _joins(output, source):
+    """Nodes of the backward graph that add (or concatenate) two tensors each computed from the
+    input: residual joins. A bias or any other parameter added is not a join."""
+    import sys
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    seen, joins = {}, [0]
+
+    def reaches(node):
+        if node is None:
+            return False
+        if node in seen:
+            return seen[node]
+        seen[node] = False
+        if getattr(node, "variable", None) is source:
+            seen[node] = True
+            return True
+        parents = [reaches(parent) for parent, _ in node.next_functions]
+        seen[node] = any(parents)
+        if sum(parents) >= 2 and type(node).__name__.startswith(("AddBackward", "CatBackward", "StackBackward")):
+            joins[0] += 1
+        return seen[node]
+
+    reaches(output.grad_fn)
+    return joins[0]
+
+
+def probe(settings, shape):
+    import torch
+    made = _classes()
+    found = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for blocks, skip in settings:
+            model = made(num_blocks=blocks, use_skip=skip, learning_rate=1e-3)
+            first = next(iter(model.parameters()), None)
+            device = first.device if first is not None else torch.device("cpu")
+            model.eval()
+            x = torch.rand(2, *shape, device=device, requires_grad=True)
+            out = model(x)
+            found.append(_joins(out, x) if isinstance(out, torch.Tensor) and out.grad_fn is not None else -1)
+    return found
+'''
+
+
+def built(nb):
+    if "built" not in nb.memo:
+        nb.memo["built"] = nb.probe(BUILD_PROBE, [list(s) for s in SETTINGS], list(SHAPE), timeout=600)
+    return nb.memo["built"]
+
+
+@pytest.mark.item("3.2a")
+def test_your_model(nb, given):
+    found = as_list(built(nb), "what the grader found building YourModel")
+    convolutions = {}
+    for (blocks, skip, rate), row in zip(SETTINGS, found):
+        call = f"YourModel(num_blocks={blocks}, use_skip={skip}, learning_rate={rate:g})"
+        if "error" in row:
+            raise CheckFailed(f"`{call}` raised {row['error']}")
+        if not row["base"] or not row["module"]:
+            raise CheckFailed(f"`{call}` should be a BaseImageClassifier (a torch.nn.Module)")
+        if row.get("out") != [2, given["classes"]]:
+            raise CheckFailed(f"`{call}` should map a batch (2, 3, 96, 96) to ({2}, {given['classes']}) class scores; "
+                              f"it gave {describe_value(row.get('out'))}")
+        convolutions.setdefault((skip, rate), []).append(int(row["convolutions"]))
+    for (skip, rate), counts in convolutions.items():
+        if not all(a < b for a, b in zip(counts, counts[1:])):
+            raise CheckFailed(f"YourModel's convolutions should grow with num_blocks; with use_skip={skip}, "
+                              f"learning_rate={rate:g} it has {', '.join(map(str, counts))} Conv2d layers for "
+                              "num_blocks 2, 3, 4")
+
+
+@pytest.mark.item("3.3a")
+def test_skip_connections(nb):
+    settings = [(blocks, skip) for blocks in (2, 3) for skip in (True, False)]
+    if "joins" not in nb.memo:
+        nb.memo["joins"] = nb.probe(JOINS_PROBE, [list(s) for s in settings], list(SHAPE), timeout=600)
+    for (blocks, skip), joins in zip(settings, as_list(nb.memo["joins"], "the residual joins found")):
+        joins = int(as_number(joins, "the residual joins found"))
+        if joins < 0:
+            raise CheckFailed(f"YourModel(num_blocks={blocks}, use_skip={skip}) should return a tensor computed from "
+                              "its input")
+        if skip and joins < blocks:
+            raise CheckFailed(f"YourModel(num_blocks={blocks}, use_skip=True): its forward pass adds a block's input "
+                              f"to its output {joins} time(s), fewer than once per block")
+        if not skip and joins:
+            raise CheckFailed(f"YourModel(num_blocks={blocks}, use_skip=False): its forward pass still adds a block's "
+                              f"input to its output ({joins} join(s)): without skip connections there should be none")
+
+
+# 3.4: the grid and best_cnn
+
+SETTING_PROBE = '''
+def _subject():
+    return best_cnn
+
+
+def probe():
+    model = _subject()
+    return {key: getattr(model, key, None) for key in ("num_blocks", "use_skip", "learning_rate")}
+'''
+
+
+def cnn_grid(nb):
+    found = {}
+    for number, row in enumerate(as_list(nb.get("cnn_grid_results"), "`cnn_grid_results`"), start=1):
+        row = as_dict(row, f"row {number} of `cnn_grid_results`",
+                      ("num_blocks", "use_skip", "learning_rate", "val_accuracy"))
+        rate = as_number(row["learning_rate"], f"row {number}'s learning_rate")
+        key = (int(as_number(row["num_blocks"], f"row {number}'s num_blocks")), bool(row["use_skip"]),
+               next((r for r in (1e-3, 1e-4) if math.isclose(rate, r, rel_tol=1e-6)), rate))
+        found[key] = as_number(row["val_accuracy"], f"row {number}'s val_accuracy")
+    return found
+
+
+@pytest.mark.item("3.4a")
+def test_cnn_grid(nb):
+    found = cnn_grid(nb)
+    missing = [s for s in SETTINGS if s not in found]
+    if missing:
+        listed = ", ".join(f"num_blocks={b} use_skip={s} learning_rate={r:g}" for b, s, r in missing)
+        raise CheckFailed(f"`cnn_grid_results` should cover the {len(SETTINGS)} settings of the grid; missing: "
+                          f"{listed}")
+
+
+def measured_accuracy(nb, assignment, data, model):
+    key = ("test accuracy", model)
+    if key not in nb.memo:
+        _, labels = _stl10(data, "test")
+        scores = class_scores(nb, model, TEST_IMAGES, count=len(labels), classes=10, what="the test images",
+                              batch=256, timeout=1200)
+        nb.memo[key] = float(np.mean(scores.argmax(axis=1) == labels))
+    return nb.memo[key]
+
+
+@pytest.mark.item("3.4b")
+def test_best_cnn(nb, assignment, data, measure):
+    found = cnn_grid(nb)
+    setting = as_dict(nb.probe(SETTING_PROBE), "best_cnn's settings", ("num_blocks", "use_skip", "learning_rate"))
+    if any(value is None for value in setting.values()):
+        raise CheckFailed("`best_cnn` should be a YourModel, with its num_blocks, use_skip and learning_rate")
+    rate = as_number(setting["learning_rate"], "best_cnn.learning_rate")
+    chosen = (int(as_number(setting["num_blocks"], "best_cnn.num_blocks")), bool(setting["use_skip"]),
+              next((r for r in (1e-3, 1e-4) if math.isclose(rate, r, rel_tol=1e-6)), rate))
+    if found and found.get(chosen, -1.0) < max(found.values()):
+        raise CheckFailed(f"`best_cnn` is num_blocks={chosen[0]}, use_skip={chosen[1]}, learning_rate={chosen[2]:g}, "
+                          f"with validation accuracy {found.get(chosen, float('nan')):.4g} in `cnn_grid_results`; "
+                          f"the best there is {max(found.values()):.4g}")
+    measure(measured_accuracy(nb, assignment, data, "best_cnn"),
+            note="the test images, labels withheld from the kernel")
+
+
+# 3.5: augmentation and early stopping
+
+AUGMENT_PROBE = '''
+def _classes():
+    return YourModel
+
+
+def probe(images, labels):
+    import numpy as np
+    import torch
+    made = _classes()
+    found = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = made(num_blocks=2, use_skip=False, learning_rate=1e-3)
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+        x = torch.as_tensor(images).permute(0, 3, 1, 2).float().div(255).to(device)
+        outs = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            out = model.augment(x.clone())
+            if not isinstance(out, torch.Tensor):
+                return {"not_tensor": type(out).__module__ + "." + type(out).__qualname__}
+            outs.append(out.detach().float().cpu())
+        found["shape"] = list(outs[0].shape)
+        found["low"], found["high"] = float(outs[0].min()), float(outs[0].max())
+        if outs[0].shape == x.shape:
+            plain = x.cpu()
+            found["changed"] = int(sum(not torch.equal(a, b) for a, b in zip(outs[0], plain)))
+            found["differ"] = int(sum(not torch.equal(a, b) for a, b in zip(outs[0], outs[1])))
+        counts = {}
+        for flag in (True, False):
+            model = made(num_blocks=2, use_skip=False, learning_rate=1e-3)
+            model.verbose = False
+            model.is_augmentation = flag
+            calls = [0]
+            original = model.augment
+
+            def counted(batch, _original=original, _calls=calls):
+                _calls[0] += 1
+                return _original(batch)
+
+            model.augment = counted
+            model.fit(images, labels, images, labels, epochs=1)
+            counts[str(flag)] = calls[0]
+        found["calls"] = counts
+    return found
+'''
+
+STOP_PROBE = '''
+def _subject():
+    return early_stopping
+
+
+def _classes():
+    return YourModel
+
+
+def probe(sequences, images, labels, epochs):
+    import torch
+    rule, made = _subject(), _classes()
+    answers = [[bool(rule(list(sequence[:t]), patience=3)) for t in range(1, len(sequence) + 1)]
+               for sequence in sequences]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = made(num_blocks=2, use_skip=False, learning_rate=0.0)
+        model.verbose = False
+        model.fit(images, labels, images, labels, epochs=epochs)
+    history = getattr(model, "history", None)
+    recorded = history.get("val_accuracy") if isinstance(history, dict) else None
+    return {"answers": answers, "recorded": None if recorded is None else [float(v) for v in recorded]}
+'''
+
+#: Validation accuracies, epoch by epoch, each prefix judged; they tell patience 3 from 1, 2
+#: and 4, the best so far from the previous epoch, and a tie from an improvement.
+SEQUENCES = [
+    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    [0.3, 0.5, 0.4, 0.45, 0.48, 0.6, 0.59, 0.58, 0.6, 0.2],
+    [0.5, 0.6, 0.55, 0.58, 0.57, 0.56, 0.7],
+    [0.2, 0.4, 0.35, 0.36, 0.41, 0.3, 0.3, 0.41, 0.2],
+    [0.9, 0.1, 0.2, 0.3, 0.4, 0.5],
+]
+
+
+def stops(values, patience=3):
+    """The grader's rule (Keras's EarlyStopping on val_accuracy, min_delta 0): stop when the last
+    ``patience`` epochs did not rise above the best before them."""
+    return len(values) > patience and max(values[-patience:]) <= max(values[:-patience])
+
+
+def _training(data, count=32):
+    images, labels = _stl10(data, "train")
+    return images[:count], labels[:count]
+
+
+@pytest.mark.item("3.5a")
+def test_augmentation(nb, data):
+    images, labels = _training(data, 16)
+    found = as_dict(nb.probe(AUGMENT_PROBE, images, labels, timeout=600), "what augment and fit did", ())
+    if "not_tensor" in found:
+        raise CheckFailed(f"`augment(x)` should return a tensor like x; it returned a {found['not_tensor']}")
+    if found["shape"] != [len(images), *SHAPE]:
+        raise CheckFailed(f"`augment(x)` should keep the batch's shape {(len(images), *SHAPE)}; it gave "
+                          f"{tuple(found['shape'])}")
+    if found["low"] < -1e-6 or found["high"] > 1 + 1e-6:
+        raise CheckFailed(f"`augment(x)` should keep pixel values in [0, 1]; they range over "
+                          f"[{found['low']:.3g}, {found['high']:.3g}]")
+    if found["changed"] < len(images) // 2:
+        raise CheckFailed(f"`augment(x)` changed {found['changed']} of {len(images)} images: it should change most")
+    if found["differ"] < len(images) // 2:
+        raise CheckFailed(f"`augment(x)` gave the same result under two seeds for {len(images) - found['differ']} "
+                          f"of {len(images)} images: it does not augment at random")
+    calls = found["calls"]
+    if not calls["True"]:
+        raise CheckFailed("`fit` did not call `augment` with is_augmentation=True")
+    if calls["False"]:
+        raise CheckFailed(f"`fit` called `augment` {calls['False']} time(s) with is_augmentation=False: it should "
+                          "augment only when asked")
+
+
+@pytest.mark.item("3.5b")
+def test_early_stopping(nb, data):
+    images, labels = _training(data)
+    epochs = 12
+    found = as_dict(nb.probe(STOP_PROBE, SEQUENCES, images, labels, epochs, timeout=600), "early stopping",
+                    ("answers", "recorded"))
+    for sequence, answers in zip(SEQUENCES, found["answers"]):
+        for t, answer in enumerate(answers, start=1):
+            if answer != stops(sequence[:t]):
+                shown = ", ".join(f"{v:g}" for v in sequence[:t])
+                raise CheckFailed(f"`early_stopping([{shown}], patience=3)` returned {answer}: after {t} epochs it "
+                                  f"should {'stop' if stops(sequence[:t]) else 'go on'} (stop when 3 epochs in a "
+                                  "row do not improve on the best validation accuracy so far)")
+    recorded = found["recorded"]
+    if recorded is None:
+        raise CheckFailed("after `fit`, `model.history['val_accuracy']` should list the validation accuracy of each "
+                          "epoch")
+    want = next((t for t in range(1, epochs + 1) if t <= len(recorded) and stops(recorded[:t])), epochs)
+    if len(recorded) != want:
+        raise CheckFailed(f"`YourModel(num_blocks=2, use_skip=False, learning_rate=0).fit(..., epochs={epochs})` ran "
+                          f"{len(recorded)} epochs with validation accuracies "
+                          f"{', '.join(f'{v:.3g}' for v in recorded)}: early stopping with patience 3 should have "
+                          f"stopped it after {want}")
+
+
+# 3.7: mixup
+
+MIXUP_PROBE = '''
+def _subject():
+    return mixup
+
+
+def _plain(value):
+    import numpy as np
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return np.asarray(value, dtype=np.float64)
+
+
+def probe(x, y, alpha, calls, seed):
+    import random
+    import numpy as np
+    import torch
+    function = _subject()
+    state = random.getstate(), np.random.get_state()
+    found = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            random.seed(seed)
+            for _ in range(calls):
+                try:
+                    out = function(torch.as_tensor(x), torch.as_tensor(y), alpha)
+                except Exception:
+                    out = function(np.array(x), np.array(y), alpha)
+                if not isinstance(out, (tuple, list)) or len(out) < 2:
+                    return {"not_pair": type(out).__name__}
+                found.append([_plain(out[0]), _plain(out[1])])
+    finally:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+    return found
+'''
+
+
+def _mixup_inputs(rng):
+    x = rng.random((10, 3, 8, 8)).astype(np.float32)
+    labels = rng.permutation(10)
+    return x, np.eye(10, dtype=np.float32)[labels], labels
+
+
+def _folded_beta_cdf(alpha):
+    """CDF of min(λ, 1 - λ) for λ ~ Beta(alpha, alpha): a sample's own weight or its partner's."""
+    return lambda t: np.clip(2 * stats.beta.cdf(np.minimum(t, 0.5), alpha, alpha), 0, 1)
+
+
+@pytest.mark.item("3.7a")
+def test_mixup(nb, given):
+    rng = np.random.default_rng(31810)
+    x, y, labels = _mixup_inputs(rng)
+    for alpha in given["mixup_alphas"]:
+        found = nb.probe(MIXUP_PROBE, x, y, float(alpha), given["mixup_calls"], 3181, timeout=600)
+        if isinstance(found, dict):
+            raise CheckFailed(f"`mixup(x, y, alpha)` should return the mixed batch and labels (x, y); it returned a "
+                              f"{found['not_pair']}")
+        weights = []
+        for mixed_x, mixed_y in found:
+            mixed_x = as_array(mixed_x, "the mixed batch", shape=x.shape)
+            mixed_y = as_array(mixed_y, "the mixed labels", shape=y.shape)
+            call_weights = []
+            for i in range(len(x)):
+                own = mixed_y[i, labels[i]]
+                others = [c for c in range(10) if c != labels[i] and abs(mixed_y[i, c]) > 1e-6]
+                if len(others) > 1 or abs(mixed_y[i].sum() - 1) > 1e-4 or mixed_y[i].min() < -1e-6:
+                    raise CheckFailed(f"the mixed label of sample {i} should mix its one-hot label with one partner's "
+                                      f"by λ in [0, 1]; got {np.round(mixed_y[i], 4).tolist()}")
+                partner = int(np.argmax(labels == others[0])) if others else i
+                want = own * x[i] + (1 - own) * x[partner]
+                if np.abs(mixed_x[i] - want).max() > 1e-4:
+                    raise CheckFailed(f"sample {i}: its label is {own:.4f} of its own and {1 - own:.4f} of sample "
+                                      f"{partner}'s, but its image is not that mix of the two images (off by up to "
+                                      f"{np.abs(mixed_x[i] - want).max():.3g}): mix images and labels by the same λ")
+                if partner != i:
+                    call_weights.append(own)
+            if call_weights:
+                weights.append(call_weights[0])  # one λ per call: per-sample and per-batch λ both accepted
+        if len(weights) < len(found) // 2:
+            raise CheckFailed(f"`mixup` mixed samples with a partner in only {len(weights)} of {len(found)} calls")
+        folded = np.minimum(weights, 1 - np.asarray(weights))
+        p = stats.kstest(folded, _folded_beta_cdf(alpha)).pvalue
+        if p < given["ks_p"]:
+            expected = stats.beta.expect(lambda t: min(t, 1 - t), (alpha, alpha))
+            raise CheckFailed(f"over {len(weights)} calls with alpha={alpha:g}, λ is not distributed as "
+                              f"Beta({alpha:g}, {alpha:g}) (Kolmogorov-Smirnov p = {p:.2g}; the mean of min(λ, 1 - λ) "
+                              f"is {folded.mean():.3f}, Beta's {expected:.3f})")
+
+
+# 3.8: the attacks, on the grader's network
+
+
+@pytest.mark.item("3.8a")
+def test_fgsm(nb):
+    attacks.expect_fgsm(nb, "fgsm_attack")
+
+
+@pytest.mark.item("3.8b")
+def test_pgd(nb):
+    attacks.expect_iterative_attack(nb, "pgd_attack", "pgd")
+
+
+@pytest.mark.item("3.8c")
+def test_mim(nb):
+    attacks.expect_iterative_attack(nb, "mim_attack", "mim", args=(*attacks.ITERATIVE_ARGS, "decay"))
+
+
+# 3.9: the robust model, saved and measured with the grader's attacks
+
+
+def _attacked(data, given):
+    images, labels = _stl10(data, "test")
+    count = min(given["robust_count"], len(labels))
+    return _pictures(images[:count]), labels[:count]
+
+
+@pytest.mark.item("3.9a")
+def test_robust_model(nb, data, given, measure):
+    saved = saved_file(nb, "ROBUST_MODEL_PATH", folder="models")
+    expect_loadable(nb, "load_robust_model", "ROBUST_MODEL_PATH")
+    images, labels = _attacked(data, given)
+    options = {"budget": given["budget_s"], "classes": 10, "timeout": 4 * given["budget_s"] + 120}
+    baseline = attacks.robust_accuracy(nb, "best_cnn", images, labels, **options)
+    found = attacks.robust_accuracy(nb, loaded_expression("load_robust_model", "ROBUST_MODEL_PATH"), images,
+                                    labels, transfer_from="best_cnn", **options)
+    detail = ", ".join(f"{kind} {value:.3f}" for kind, value in found.attacked.items())
+    if found.clean < given["clean_floor"]:
+        raise CheckFailed(f"the robust model classifies {found.clean:.3f} of the test images correctly: below "
+                          f"{given['clean_floor']:g}, it has not learned")
+    measure(found.worst - baseline.worst,
+            note=f"{saved.path}: worst-case robust accuracy {found.worst:.3f} (clean {found.clean:.3f}, {detail}) on "
+                 f"{found.count} test images; best_cnn's {baseline.worst:.3f} (clean {baseline.clean:.3f})")
+
+
+# 3.10 (bonus): one SAM step
+
+SAM_PROBE = '''
+def _subject():
+    return SAM
+
+
+def probe(weights, x, y, rho, lr):
+    import torch
+    import torch.nn.functional as F
+    optimizer_class = _subject()
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    with torch.no_grad():
+        for parameter, value in zip(model.parameters(), weights):
+            parameter.copy_(torch.as_tensor(value))
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = optimizer_class(model.parameters(), torch.optim.SGD, rho=rho, lr=lr)
+    F.cross_entropy(model(x), y).backward()
+    optimizer.first_step(zero_grad=True)
+    F.cross_entropy(model(x), y).backward()
+    optimizer.second_step(zero_grad=True)
+    return [parameter.detach().numpy() for parameter in model.parameters()]
+'''
+
+
+def _sam_reference(weights, x, y, rho, lr):
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
+    with torch.no_grad():
+        for parameter, value in zip(model.parameters(), weights):
+            parameter.copy_(torch.as_tensor(value, dtype=torch.float64))
+    xs, ys = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xs), ys), params)
+    norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.add_(rho * g / norm)
+    again = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xs), ys), params)
+    return [np.asarray(w, dtype=np.float64) - lr * g.numpy() for w, g in zip(weights, again)]
+
+
+@pytest.mark.item("3.10a")
+def test_sam_step(nb, given):
+    rng = np.random.default_rng(31811)
+    shapes = [(5, 6), (5,), (3, 5), (3,)]
+    weights = [rng.normal(0, 0.8, shape).astype(np.float32) for shape in shapes]
+    x = rng.normal(0, 1, (16, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 16).astype(np.int64)
+    rho, lr = given["rho"], given["lr"]
+    got = as_list(nb.probe(SAM_PROBE, weights, x, y, rho, lr), "the parameters after one SAM step")
+    want = _sam_reference(weights, x, y, rho, lr)
+    for index, (g, w, before) in enumerate(zip(got, want, weights)):
+        g = as_array(g, "the parameters after one SAM step", shape=w.shape)
+        off = float(np.abs(g - w).max())
+        if off > 1e-5:
+            moved = float(np.abs(g - before).max())
+            raise CheckFailed(f"after one SAM step (rho={rho:g}, SGD lr={lr:g}) parameter {index} differs from "
+                              f"w - lr * grad L(w + rho * g / ||g||) by up to {off:.3g} (it moved by up to "
+                              f"{moved:.3g}): the gradient at the perturbed weights, the norm over all parameters, "
+                              "the step taken from w")
