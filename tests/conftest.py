@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,9 @@ import pytest
 from autograder.course.assignment import Assignment, load_assignment
 from autograder.data.context import CACHE_ENV
 from autograder.grading.execute import LiveNotebook, execute_notebook
+from autograder.grading.intake import open_submission
+from autograder.grading.pipeline import GradeOptions, grade_submission
+from autograder.grading.record import Grade
 from autograder.sandboxes.sandbox import LocalSandbox, Place, private_dir
 
 from .assignments.trivial.solution import CELLS, notebook, write_notebook  # noqa: F401 (re-exported)
@@ -85,6 +90,40 @@ def trivial_copy(folder: Path, **rubric_extra: object) -> Path:
     extra = "".join(f"{key}: {json.dumps(value, default=str)}\n" for key, value in rubric_extra.items())
     (folder / "rubric.yaml").write_text((TRIVIAL / "rubric.yaml").read_text(encoding="utf-8") + extra, encoding="utf-8")
     return folder
+
+
+TOYNET = ROOT / "tests" / "assignments" / "toynet"
+
+
+def toynet_with(folder: Path, check_name: str, check: str, items: str, points: float) -> Assignment:
+    """A copy of the toy network assignment at ``folder`` with the check file ``check_name``
+    and ``items`` (YAML lines, indented as the question's items) after its last item; its
+    question and total raised to ``points``."""
+    shutil.copytree(TOYNET, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "checks" / check_name).write_text(check, encoding="utf-8")
+    text = (folder / "rubric.yaml").read_text(encoding="utf-8")
+    text, one = re.subn(r"(?m)^total_points: 10$", f"total_points: {points:g}", text)
+    text, two = re.subn(r"(?m)^    points: 10$", f"    points: {points:g}", text)
+    text, three = re.subn(r"(?m)(^            - \{threshold: 0\.6, fraction: 0\.5\}\n)",
+                          lambda found: found.group(1) + items, text)
+    assert (one, two, three) == (1, 1, 1), "the toy assignment's rubric changed: update toynet_with"
+    (folder / "rubric.yaml").write_text(text, encoding="utf-8")
+    return load_assignment(folder)
+
+
+def grade_toynet(target: Assignment, folder: Path, cell: str) -> tuple[dict[str, tuple[str, float | None, str]], Grade]:
+    """The toy solution with ``cell`` after it, graded for real (synthetic data, local
+    sandbox) into ``folder``'s sibling results/: each item's (status, points, reason)."""
+    from .assignments.toynet.solution import CELLS as TOYNET_CELLS
+
+    write_notebook(folder / "toynet.ipynb", *TOYNET_CELLS, cell, parameters='DATA_DIR = "data"')
+    opened = open_submission(folder)
+    try:
+        grade = grade_submission(target, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox(),
+                                 out=folder.parent / "results" / folder.name)
+    finally:
+        opened.close()
+    return {item.id: (str(item.status), item.points, item.reason or "") for item in grade.items}, grade
 
 
 MATRIX = "tests/test_assignments.py::test_grading_loses_exactly_the_broken_items["

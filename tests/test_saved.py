@@ -23,17 +23,9 @@ from autograder.authoring.verify import Verification
 from autograder.checking import CheckFailed
 from autograder.checks.attacks import robust_accuracy
 from autograder.checks.saved import SavedFile, expect_loadable, loaded_expression, saved_file
-from autograder.course.assignment import Assignment, load_assignment
 from autograder.grading.channel import KernelChannel
-from autograder.grading.intake import open_submission
-from autograder.grading.pipeline import GradeOptions, grade_submission
-from autograder.grading.record import Grade
-from autograder.sandboxes.sandbox import LocalSandbox
 
-from .assignments.toynet.solution import CELLS as TOYNET_CELLS
-from .conftest import ROOT, notebook, start_live, write_notebook
-
-TOYNET = ROOT / "tests" / "assignments" / "toynet"
+from .conftest import grade_toynet, notebook, start_live, toynet_with
 
 NAMES = '''
 import os
@@ -217,32 +209,12 @@ def test_saved(nb):
 '''
 
 
-def _graded(target: Assignment, folder: Path, save: str) -> tuple[dict[str, tuple[str, float | None, str]], Grade]:
-    write_notebook(folder / "toynet.ipynb", *TOYNET_CELLS, save, parameters='DATA_DIR = "data"')
-    opened = open_submission(folder)
-    try:
-        grade = grade_submission(target, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox(),
-                                 out=folder.parent / "results" / folder.name)
-    finally:
-        opened.close()
-    return {item.id: (str(item.status), item.points, item.reason or "") for item in grade.items}, grade
-
-
 def test_the_toy_assignment_graded_with_an_item_for_its_saved_model(tmp_path: Path):
-    folder = tmp_path / "assignment"
-    shutil.copytree(TOYNET, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "checks" / "check_saved.py").write_text(CHECK, encoding="utf-8")
-    text = (folder / "rubric.yaml").read_text(encoding="utf-8")
-    text, one = re.subn(r"(?m)^total_points: 10$", "total_points: 12", text)
-    text, two = re.subn(r"(?m)^    points: 10$", "    points: 12", text)
-    text, three = re.subn(r"(?m)(^            - \{threshold: 0\.6, fraction: 0\.5\}\n)",
-                          r'\1      - {id: 1f, title: "net saved under ./models and loadable", points: 2}\n', text)
-    assert (one, two, three) == (1, 1, 1)
-    (folder / "rubric.yaml").write_text(text, encoding="utf-8")
-    target = load_assignment(folder)
+    target = toynet_with(tmp_path / "assignment", "check_saved.py", CHECK,
+                         '      - {id: 1f, title: "net saved under ./models and loadable", points: 2}\n', 12)
     assert [item.id for item in target.rubric.questions[0].items][-1] == "1f"
 
-    found, grade = _graded(target, tmp_path / "jane", SAVE)
+    found, grade = grade_toynet(target, tmp_path / "jane", SAVE)
     assert {item: status for item, (status, _, _) in found.items()} == dict.fromkeys(found, "passed"), found
     assert Verification(grade, 1.0).complete
     record = json.loads((tmp_path / "results" / "jane" / "grade.json").read_text(encoding="utf-8"))
@@ -250,7 +222,7 @@ def test_the_toy_assignment_graded_with_an_item_for_its_saved_model(tmp_path: Pa
 
     elsewhere = SAVE.replace('MODEL_PATH = "models/net.pt"',
                              'import tempfile\nMODEL_PATH = os.path.join(tempfile.mkdtemp(), "net.pt")')
-    found, _ = _graded(target, tmp_path / "john", elsewhere)
+    found, _ = grade_toynet(target, tmp_path / "john", elsewhere)
     lost = {item for item, (status, _, _) in found.items() if status != "passed"}
     assert lost == {"1f"}, found
     status, points, reason = found["1f"]
