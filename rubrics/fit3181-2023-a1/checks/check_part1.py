@@ -58,24 +58,14 @@ def _expect_value(nb, name, want, tolerance):
     expect_allclose(nb.get(name), want, tol=tolerance, what=f"`{name}`")
 
 
-@pytest.mark.item("1.2a")
-def test_h1(nb, given, tolerance):
-    _expect_value(nb, "q12_h1", feed_forward(given)["q12_h1"], tolerance)
-
-
-@pytest.mark.item("1.2b")
-def test_h2(nb, given, tolerance):
-    _expect_value(nb, "q12_h2", feed_forward(given)["q12_h2"], tolerance)
-
-
-@pytest.mark.item("1.2c")
-def test_logits(nb, given, tolerance):
-    _expect_value(nb, "q12_h3", feed_forward(given)["q12_h3"], tolerance)
-
-
-@pytest.mark.item("1.2d")
-def test_probabilities(nb, given, tolerance):
-    _expect_value(nb, "q12_p", feed_forward(given)["q12_p"], tolerance)
+@pytest.mark.parametrize("name", [
+    pytest.param("q12_h1", marks=pytest.mark.item("1.2a"), id="h1"),
+    pytest.param("q12_h2", marks=pytest.mark.item("1.2b"), id="h2"),
+    pytest.param("q12_h3", marks=pytest.mark.item("1.2c"), id="logits"),
+    pytest.param("q12_p", marks=pytest.mark.item("1.2d"), id="probabilities"),
+])
+def test_feed_forward_value(nb, given, tolerance, name):
+    _expect_value(nb, name, feed_forward(given)[name], tolerance)
 
 
 @pytest.mark.item("1.2e")
