@@ -219,7 +219,7 @@ def test_a_gradebook_without_bonus_questions_has_no_bonus_column(tmp_path: Path,
 @pytest.mark.parametrize(("cap", "late_by", "moodle"), [
     ("total", None, "10.00"),  # 103 capped at 100, scaled to Moodle's 10
     ("total", timedelta(hours=1), "9.00"),
-    ("none", None, "10.30"),  # uncapped by the course's choice
+    ("none", timedelta(hours=1), "9.30"),  # uncapped by the course's choice: 103 less 10 (10% of the maximum)
 ])  # fmt: skip
 def test_the_worksheet_grade_scaled_to_moodle_stays_within_its_maximum_when_capped(
         tmp_path: Path, cap: str, late_by: timedelta | None, moodle: str):
@@ -228,6 +228,19 @@ def test_the_worksheet_grade_scaled_to_moodle_stays_within_its_maximum_when_capp
     rows = _rows(target, graded(target, marks={"1c": 0.0, "3.10b": 2.0}), late_by=late_by)
     assert fill_worksheet(sheet, rows) == []
     assert sheet.rows[1][sheet.header.index("Grade")] == moodle
+
+
+def test_an_uncapped_grade_above_moodles_maximum_is_written_as_the_maximum_and_said(tmp_path: Path):
+    """Moodle's worksheet upload skips a grade above the assignment's maximum without a word,
+    so 10.30 of 10 would leave the student ungraded there: the worksheet gets 10, the marker a
+    warning naming the student, gradebook.csv the full 103."""
+    target = assignment(tmp_path, bonus_cap="none")
+    sheet = Worksheet.read(write_worksheet(tmp_path / "worksheet.csv", [("101", "Ann Bonus", DUE)], maximum=10))
+    rows = _rows(target, graded(target, marks={"1c": 0.0, "3.10b": 2.0}))
+    (warning,) = fill_worksheet(sheet, rows)
+    assert sheet.rows[1][sheet.header.index("Grade")] == "10.00"
+    assert "10.30 with its bonus is above the worksheet's maximum 10 for participant 101" in warning
+    assert "gradebook.csv the full 103 of 100" in warning and rows[0].final == 103
 
 
 def test_gradescope_names_bonus_tests_and_scores_the_capped_total(tmp_path: Path):

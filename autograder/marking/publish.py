@@ -116,6 +116,14 @@ def fill_worksheet(worksheet: Worksheet, rows: list[Row]) -> list[str]:
         for participant in participants:
             maximum = worksheet.maximum(participant)
             grade = row.final if not maximum else row.final * maximum / row.maximum
+            if maximum and round(grade, 2) > maximum:
+                # Moodle's worksheet upload skips a grade above the assignment's maximum, silently:
+                # an uncapped bonus (bonus_cap: none) would be lost there, not added.
+                warnings.append(f"{row.submission}: {grade:.2f} with its bonus is above the worksheet's maximum "
+                                f"{maximum:g} for participant {participant}, which Moodle's upload would skip; the "
+                                f"worksheet holds {maximum:g}, gradebook.csv the full {row.final:g} of "
+                                f"{row.maximum:g}")
+                grade = maximum
             if not worksheet.fill(participant, f"{grade:.2f}", moodle_comment(row)):
                 warnings.append(f"{row.submission}: participant {participant} is not in {worksheet.path.name}; "
                                 "its grade is in gradebook.csv only")
