@@ -239,6 +239,10 @@ class Limits(_Strict):
                                           "tried again")
     gpus: str = Field(default=kernel.GPUS, description="auto (all GPUs when the machine has any), all, none, "
                       "or indices")
+    gpu_memory_gb: float | None = Field(default=None, gt=0, description="the GPU memory one grading needs "
+                                        "(GB of 10^9 bytes, its CUDA context included); several gradings share "
+                                        "a GPU when theirs fit. None: a whole GPU")
+    gpu_count: int = Field(default=1, ge=0, description="GPUs one grading needs; 0 for CPU-only work")
 
     @field_validator("gpus")
     @classmethod
@@ -247,6 +251,13 @@ class Limits(_Strict):
         if problem:
             raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _gpu_need(self) -> Limits:
+        if self.gpu_count == 0 and self.gpu_memory_gb is not None:
+            raise ValueError(f"gpu_memory_gb {self.gpu_memory_gb} with gpu_count 0: a CPU-only grading needs no "
+                             "GPU memory (drop one of them)")
+        return self
 
 
 class GradescopeLimits(_Strict):
