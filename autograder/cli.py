@@ -23,7 +23,7 @@ from .grading.pipeline import GradeOptions, datasets_read, grade_submission
 from .grading.preflight import notebooks_given, notebooks_held
 from .grading.record import Status
 from .grading.report import render_check
-from .marking.batch import BatchEntry, EntryStatus, check_arguments, grade_batch
+from .marking.batch import BatchEntry, EntryStatus, check_arguments, cluster_address, grade_batch
 from .marking.progress import (
     batch_display,
     exit_code,
@@ -113,15 +113,15 @@ def cli() -> None:
 
 
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
-                         regrade: bool, sandbox: Sandbox | str,
-                         workers: int | None = None) -> tuple[list[BatchEntry], list[str]]:
+                         regrade: bool, sandbox: Sandbox | str, workers: int | None = None,
+                         cluster: str | None = None) -> tuple[list[BatchEntry], list[str]]:
     """Grade a batch, showing its progress; print the batch table. Returns the entries and
     the inputs refused as holding nothing to grade. Stopped by a signal, say what is left
     and exit 128 + its number."""
     with batch_display(console, f"grading {target.id}") as events:
         try:
             entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, events=events,
-                                  sandbox=sandbox, workers=workers)
+                                  sandbox=sandbox, workers=workers, cluster=cluster)
         except KeyboardInterrupt as stop:
             errors.print(stopped_message(stop, events.left()), highlight=False)
             sys.exit(exit_code(stop))
@@ -194,14 +194,25 @@ def _publish(target: Assignment, out: Path, files: MarkerFiles) -> None:
 @click.option("--regrade", is_flag=True, help="Grade again submissions already graded from the same files.")
 @click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once [default: one per GPU, or 1 without GPUs].")
+@click.option("--cluster", metavar="dask://HOST:PORT", default=None,
+              help="Grade on the workers of a running Dask cluster (its scheduler's address; tcp:// works too) "
+                   "instead of this machine; not with -j. The assignment, the results folder (a Moodle download "
+                   "is unpacked under it) and --data must be on storage every worker sees at the same path: "
+                   "this is checked first. A submission whose worker is lost is graded again on another.")
 @_marker_options
 @_limit_options
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, workers: int | None,
-          worksheet: Path | None, timestamps: Path | None, extensions: Path | None, marks: Path | None,
-          timezone: str | None, **limits: Any) -> None:
+          cluster: str | None, worksheet: Path | None, timestamps: Path | None, extensions: Path | None,
+          marks: Path | None, timezone: str | None, **limits: Any) -> None:
     """Grade submissions: each PATH is a Moodle "Download all submissions" zip (or its
     unpacked folder), a notebook, a zip or a folder per student, or a folder holding many
-    of those. Results are written as each submission finishes; run again to resume."""
+    of those. Results are written as each submission finishes; run again to resume.
+    With --cluster dask://HOST:PORT the submissions are graded on a Dask cluster's workers."""
+    if cluster is not None:
+        if workers is not None:
+            raise UsageError("-j and --cluster exclude each other: with a cluster, its workers set how many "
+                             "submissions are graded at once")
+        cluster_address(cluster)  # a malformed address is refused before anything slow
     target = load_assignment(assignment)
     files = MarkerFiles(worksheet=worksheet, timestamps=timestamps, extensions=extensions, marks=marks,
                         timezone=timezone)
@@ -212,7 +223,7 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, wo
     progress_every()  # a bad setting is refused now, not after the sandbox's probe
     sandbox = _sandbox(kind, image)  # the slow part of starting, once every argument is known good
     entries, refusals = _grade_with_progress(target, list(paths), out=out, options=options, regrade=regrade,
-                                             sandbox=sandbox, workers=workers)
+                                             sandbox=sandbox, workers=workers, cluster=cluster)
     _publish(target, out, files)
     _exit_status(entries, refusals)
 

@@ -1,0 +1,208 @@
+"""Grading on a Dask cluster (``grade --cluster``): a real scheduler and two workers on this
+machine, as subprocesses. The grades equal the local pool's; a worker killed mid-submission
+has its job graded again on the other worker, once, from a clean folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course.assignment import load_assignment
+from autograder.errors import UsageError
+from autograder.grading.moodle import Upload, write_download
+from autograder.grading.pipeline import GradeOptions
+from autograder.grading.report import ERROR_FILE, GRADE_FILE, load_grade
+from autograder.marking.batch import SCRATCH, BatchEntry, BatchEvents, cluster_address, grade_batch
+from autograder.sandboxes.sandbox import LocalSandbox
+
+from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli
+
+distributed = pytest.importorskip("distributed", reason="grading on a cluster needs Dask's 'distributed' package")
+
+WRONG = (TRIVIAL_CELLS[0], "def double(x):\n    return x", TRIVIAL_CELLS[2])
+SLOW = "import time\ntime.sleep(5)"
+
+
+def _nb(*cells: str) -> bytes:
+    return nbformat.writes(notebook(*cells, parameters="SCALE = 1")).encode()
+
+
+def _download(folder: Path, *bodies: tuple[str, ...]) -> Path:
+    uploads = [Upload(f"Student {n:02d}", str(100 + n), {"trivial.ipynb": _nb(*body)}) for n, body in enumerate(bodies)]
+    return write_download(folder / "download.zip", uploads)
+
+
+class Recorder(BatchEvents):
+    def __init__(self) -> None:
+        self.started: list[BatchEntry] = []
+        self.done_ids: list[str] = []
+
+    def start(self, entry: BatchEntry) -> None:
+        self.started.append(entry)
+
+    def done(self, entry: BatchEntry) -> None:
+        self.done_ids.append(entry.id)
+
+
+def _dask(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # a lost job is run once more
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[str]:
+    """A scheduler on a free port of 127.0.0.1 and two one-thread workers without a nanny
+    (a killed worker stays dead); all three stopped afterwards."""
+    file = tmp_path / "scheduler.json"
+    processes = [_dask("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                       "--dashboard-address", ":0", "--scheduler-file", str(file), log=tmp_path / "scheduler.log")]
+    try:
+        for name in ("a", "b"):
+            processes.append(_dask("distributed.cli.dask_worker", "--scheduler-file", str(file), "--nworkers", "1",
+                                   "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--name", name,
+                                   "--dashboard-address", ":0", "--death-timeout", "30",
+                                   "--local-directory", str(tmp_path / "dask"),
+                                   log=tmp_path / f"worker-{name}.log"))
+        deadline = time.monotonic() + 30
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with distributed.Client(scheduler_file=str(file), timeout="30s") as client:
+            client.wait_for_workers(2, timeout=30)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for process in reversed(processes):  # the workers first: one whose scheduler is gone may hang on SIGTERM
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _totals(entries: list[BatchEntry]) -> dict[str, dict[str, float]]:
+    return {entry.id: entry.totals for entry in entries}
+
+
+def _assert_complete(out: Path, ids: list[str]) -> None:
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "feedback")  # the command's
+    assert folders == sorted(ids)  # no scratch left behind, nothing else
+    for name in ids:
+        assert json.loads((out / name / GRADE_FILE).read_text(encoding="utf-8"))["submission"] == name
+        assert not (out / name / ERROR_FILE).exists()
+
+
+def test_a_moodle_batch_on_a_cluster_gets_the_grades_of_the_local_pool(tmp_path: Path, cluster: str):
+    download = _download(tmp_path, TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS, WRONG)
+    assignment = load_assignment(TRIVIAL)
+    local = grade_batch(assignment, [download], out_dir=tmp_path / "local", workers=2, sandbox=LocalSandbox(),
+                        options=GradeOptions(gpus="none"))
+    recorder = Recorder()
+    remote = grade_batch(assignment, [download], out_dir=tmp_path / "remote", cluster=cluster, sandbox=LocalSandbox(),
+                         options=GradeOptions(gpus="none"), events=recorder)
+    assert [e.status for e in remote] == ["graded"] * 4
+    assert _totals(remote) == _totals(local)
+    assert len({tuple(t.items()) for t in _totals(remote).values()}) == 2  # the wrong ones lost points
+    assert sorted(e.id for e in recorder.started) == sorted(recorder.done_ids) == sorted(_totals(remote))
+    assert all(e.worker.startswith("tcp://127.0.0.1:") for e in recorder.started)  # where each one ran
+    _assert_complete(tmp_path / "remote", list(_totals(remote)))
+    assert not (tmp_path / "remote" / SCRATCH).exists()
+    # a result left half-written (no grade.json, a stray file) is graded again from a clean folder, by the command
+    half = sorted(_totals(remote))[1]
+    (tmp_path / "remote" / half / GRADE_FILE).unlink()
+    (tmp_path / "remote" / half / "stray.txt").write_text("from a lost worker", encoding="utf-8")
+    done = run_cli("grade", TRIVIAL, download, "-o", tmp_path / "remote", "--cluster", cluster.replace("tcp", "dask"),
+                   "--sandbox", "local")
+    assert done.returncode == 0, done.stderr
+    _assert_complete(tmp_path / "remote", list(_totals(remote)))
+    assert not (tmp_path / "remote" / half / "stray.txt").exists()
+    assert load_grade(tmp_path / "remote" / half).totals() == _totals(remote)[half]
+
+def test_a_worker_killed_mid_submission_has_it_graded_again_elsewhere_once(tmp_path: Path, cluster: str):
+    download = _download(tmp_path, (SLOW, *TRIVIAL_CELLS), TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS)
+    slow = "Student_00_100"
+    with distributed.Client(cluster, timeout="10s") as client:
+        pids: dict[str, int] = client.run(os.getpid)
+    killed: list[tuple[str, float]] = []
+
+    class Killer(Recorder):
+        def start(self, entry: BatchEntry) -> None:
+            super().start(entry)
+            if entry.id == slow and not killed:  # SIGKILL its worker while the notebook sleeps
+                address = entry.worker.split(" ")[0]
+                killed.append((address, time.time()))
+                threading.Timer(1.5, os.kill, (pids[address], signal.SIGKILL)).start()
+
+    recorder = Killer()
+    entries = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", cluster=cluster,
+                          sandbox=LocalSandbox(), options=GradeOptions(gpus="none"), events=recorder)
+    assert killed, "the slow submission never started"
+    assert [e.status for e in entries] == ["graded"] * 4, [e.message for e in entries]
+    totals = _totals(entries)
+    assert totals[slow] == totals["Student_01_101"]  # graded whole, not as the killed try left it
+    # the slow one started twice (the killed worker, then the other), every other once; each finished once
+    starts = [e.id for e in recorder.started]
+    assert starts.count(slow) == 2 and all(starts.count(i) == 1 for i in totals if i != slow)
+    assert {e.worker.split(" ")[0] for e in recorder.started if e.id == slow} == set(pids)  # one try on each
+    assert sorted(recorder.done_ids) == sorted(totals)
+    _assert_complete(tmp_path / "out", list(totals))
+    graded = json.loads((tmp_path / "out" / slow / GRADE_FILE).read_text(encoding="utf-8"))["graded_at"]
+    assert graded >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(killed[0][1]))  # by the second try
+
+
+def test_a_cluster_address_is_checked_and_excludes_workers(tmp_path: Path):
+    assert cluster_address("dask://node1:8786") == "tcp://node1:8786"
+    assert cluster_address("tcp://10.0.0.2:8786") == "tcp://10.0.0.2:8786"
+    for bad in ("node1:8786", "dask://node1", "http://node1:8786"):
+        with pytest.raises(UsageError, match="dask://HOST:PORT"):
+            cluster_address(bad)
+    with pytest.raises(UsageError, match="not both"):
+        grade_batch(load_assignment(TRIVIAL), [tmp_path], out_dir=tmp_path / "out", workers=2,
+                    cluster="dask://127.0.0.1:1")
+    result = run_cli("grade", TRIVIAL, str(tmp_path), "-j", "2", "--cluster", "dask://127.0.0.1:1")
+    assert result.returncode != 0 and "-j and --cluster exclude each other" in result.stderr
+
+
+def test_workers_that_do_not_see_the_results_folder_are_named(tmp_path: Path, cluster: str):
+    from autograder.marking.batch import check_workers
+
+    with distributed.Client(cluster, timeout="10s") as client:
+        with pytest.raises(UsageError) as refused:
+            check_workers(client, writable=tmp_path / "nowhere", shared=[tmp_path, tmp_path / "gone"])
+        workers = set(client.scheduler_info()["workers"])
+    text = str(refused.value)
+    assert "2 of the cluster's 2 worker(s)" in text and all(worker in text for worker in workers)
+    assert f"{tmp_path / 'gone'} (not found)" in text and f"{tmp_path / 'nowhere'} (cannot write" in text
+
+
+def test_a_submission_whose_workers_all_die_is_the_graders_error(tmp_path: Path, cluster: str):
+    download = _download(tmp_path, (SLOW, *TRIVIAL_CELLS))
+    with distributed.Client(cluster, timeout="10s") as client:
+        pids: dict[str, int] = client.run(os.getpid)
+
+    class Killer(Recorder):  # every worker that starts it dies: the scheduler allows one loss, not two
+        def start(self, entry: BatchEntry) -> None:
+            super().start(entry)
+            threading.Timer(1.5, os.kill, (pids[entry.worker.split(" ")[0]], signal.SIGKILL)).start()
+
+    recorder = Killer()
+    [entry] = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", cluster=cluster,
+                          sandbox=LocalSandbox(), options=GradeOptions(gpus="none"), events=recorder)
+    assert len(recorder.started) == 2
+    assert entry.status == "error" and "the Dask workers grading it died" in entry.message
+    assert "not the student's" in entry.message
+    folder = tmp_path / "out" / entry.id
+    assert (folder / ERROR_FILE).exists() and not (folder / GRADE_FILE).exists()  # graded again by the next run
