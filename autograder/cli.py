@@ -23,7 +23,8 @@ from .grading.pipeline import GradeOptions, datasets_read, grade_submission
 from .grading.preflight import notebooks_given, notebooks_held
 from .grading.record import Status
 from .grading.report import render_check
-from .marking.batch import BatchEntry, EntryStatus, check_arguments, cluster_address, grade_batch
+from .marking.batch import BatchEntry, EntryStatus, check_arguments, grade_batch
+from .marking.cluster import cluster_address
 from .marking.progress import (
     batch_display,
     exit_code,

@@ -22,7 +22,8 @@ from autograder.errors import UsageError
 from autograder.grading.moodle import Upload, write_download
 from autograder.grading.pipeline import GradeOptions
 from autograder.grading.report import ERROR_FILE, GRADE_FILE, load_grade
-from autograder.marking.batch import SCRATCH, BatchEntry, BatchEvents, cluster_address, grade_batch
+from autograder.marking.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.marking.cluster import SCRATCH, cluster_address
 from autograder.sandboxes.sandbox import LocalSandbox
 
 from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli
@@ -177,7 +178,7 @@ def test_a_cluster_address_is_checked_and_excludes_workers(tmp_path: Path):
 
 
 def test_workers_that_do_not_see_the_results_folder_are_named(tmp_path: Path, cluster: str):
-    from autograder.marking.batch import check_workers
+    from autograder.marking.cluster import check_workers
 
     with distributed.Client(cluster, timeout="10s") as client:
         with pytest.raises(UsageError) as refused:

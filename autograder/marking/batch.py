@@ -10,33 +10,19 @@ and the rest goes on. Ctrl-C (or SIGTERM, SIGHUP) stops the running jobs cleanly
 killed batch leaves at worst folders without ``grade.json``, which the next run grades again.
 
 With ``cluster`` (a Dask ``distributed`` scheduler's address) the jobs run on that
-cluster's workers instead: each loads the assignment from its folder and grades into the
-results folder, so the assignment, the results folder (where a Moodle download is unpacked,
-under ``.scratch``) and the data folder must be on storage every worker sees; this is
-checked before any job is sent. A worker lost mid-submission has its job run again on
-another worker, from a clean folder (as often as the scheduler's
-``distributed.scheduler.allowed-failures`` lets it: 1 suits grading; Dask's default is 3); a
-job whose workers keep dying is the grader's error. Workers are best started with Dask's
-statistical profiler off (``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``): it costs
-a few percent of the grading time.
+cluster's workers instead (``cluster.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import math
 import multiprocessing
 import os
-import queue
 import shutil
 import signal
-import socket
-import tempfile
-import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -52,9 +38,8 @@ from ..grading.intake import Candidate, Intake, Student, check_inputs, notebook_
 from ..grading.pipeline import GradeOptions, datasets_read, grade_submission
 from ..grading.preflight import notebooks_held
 from ..grading.record import Status, Word
-from ..grading.report import ERROR_FILE, GRADE_FILE, load_grade, load_grades, write_batch_summary
+from ..grading.report import ERROR_FILE, load_grade, load_grades, write_batch_summary
 from ..sandboxes.backends import as_sandbox
-from ..sandboxes.resources import gpu_count
 from ..sandboxes.sandbox import Sandbox
 from . import gpus as gpu_pool
 
@@ -115,27 +100,7 @@ def default_workers(limits: Limits | None = None) -> int:
     """As many jobs as the GPUs hold by the rubric's need: one per GPU, or several on one
     GPU when the rubric declares ``gpu_memory_gb`` and theirs fit; one at a time without
     GPUs or for CPU-only work."""
-    return max(1, len(gpu_slots(limits or Limits())))
-
-
-def gpu_slots(limits: Limits, name: str = "each grading") -> list[tuple[str, ...]]:
-    """The devices each worker's kernels see (``gpus.slots``); [] where the run leaves the
-    kernels' GPUs as asked (``gpus`` not "auto", CPU-only work, no GPU). A need no GPU of
-    this machine can meet is a ``UsageError`` before anything runs."""
-    need = gpu_pool.need_of(limits)
-    if limits.gpus.strip().lower() != "auto" or need.count == 0:
-        return []
-    devices = gpu_pool.inventory()
-    if not devices:
-        if not gpu_count():
-            return []
-        # device nodes without nvidia-smi: their memory is unknown, each is a whole GPU
-        return gpu_pool.slots([gpu_pool.Device(str(i), math.inf) for i in range(gpu_count())],
-                              gpu_pool.Need(None, need.count))
-    found = gpu_pool.slots(devices, need)
-    if not found:
-        gpu_pool.check_fits(devices, name, need)
-    return found
+    return max(1, len(gpu_pool.worker_slots(limits or Limits())))
 
 
 def check_arguments(assignment: Assignment, paths: list[Path], options: GradeOptions) -> list[str]:
@@ -179,11 +144,13 @@ def grade_batch(
     assignment.rubric  # noqa: B018 (validated before any work)
     if cluster is not None and workers is not None:
         raise UsageError("give either a number of workers (-j) or a cluster (--cluster), not both")
+    from .cluster import cluster_address, connect
+
     address = cluster_address(cluster) if cluster is not None else None
     needed = check_arguments(assignment, paths, options)
     sandbox = as_sandbox(sandbox)
     workers = workers or default_workers(options.limits(assignment.rubric.limits))
-    with _connect(address) if address is not None else contextlib.nullcontext() as client:
+    with connect(address) if address is not None else contextlib.nullcontext() as client:
         sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
         return _grade_batch(assignment, paths, out_dir=out_dir, options=options, regrade=regrade, sandbox=sandbox,
                             workers=workers, client=client, events=events, needed=needed)
@@ -192,12 +159,14 @@ def grade_batch(
 def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, options: GradeOptions, regrade: bool,
                  sandbox: Sandbox, workers: int, client: Any, events: BatchEvents,
                  needed: list[str]) -> list[BatchEntry]:
+    from .cluster import SCRATCH, temp_under
+
     rubric = assignment.rubric
     options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
     out_dir.mkdir(parents=True, exist_ok=True)
     # on a cluster, what this process unpacks or stages must be where the workers see it
     scratch_root = out_dir.resolve() / SCRATCH if client is not None else None
-    with _temp_under(scratch_root):
+    with temp_under(scratch_root):
         intake = Intake(paths, [spec.file for spec in rubric.notebooks])
     try:
         with intake:
@@ -214,6 +183,8 @@ def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, op
 def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, options: GradeOptions, regrade: bool,
                   sandbox: Sandbox, workers: int, client: Any, events: BatchEvents, needed: list[str],
                   scratch_root: Path | None) -> list[BatchEntry]:
+    from .cluster import clustered, temp_under
+
     rubric = assignment.rubric
     options = replace(options, hidden=(*options.hidden, *intake.scratch()))
     for note in intake.notes:
@@ -248,14 +219,14 @@ def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, opti
 
     if jobs:
         assignment.declare_datasets()
-        with _temp_under(scratch_root):  # a data view for a cluster's workers is staged where they see it
+        with temp_under(scratch_root):  # a data view for a cluster's workers is staged where they see it
             data = options.open_data(rubric, needed)  # missing data stops the batch here, before any job
         try:
             if client is not None:
                 shared = [out_dir, assignment.folder, *intake.scratch()]
                 if data is not None:
                     shared += [data.source, data.view]
-                _clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
+                clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
                            events=events, finished=finished)
             elif workers <= 1 or len(jobs) == 1:
                 _inline(assignment, jobs, sandbox=sandbox, data=data, events=events, finished=finished)
@@ -389,11 +360,11 @@ def _pooled(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
 
 def _gpus_per_worker(assignment: Assignment, options: GradeOptions, count: int) -> list[str | None]:
     """With GPUs and the rubric's "auto", worker k sees the devices of slot k (round robin
-    over ``gpu_slots``: a GPU of its own, or a share of one when the rubric's declared GPU
+    over ``gpus.worker_slots``: a GPU of its own, or a share of one when the rubric's declared GPU
     memory fits several); otherwise as asked."""
     if options.gpus is not None:
         return [None] * count
-    found = gpu_slots(options.limits(assignment.rubric.limits), assignment.id)
+    found = gpu_pool.worker_slots(options.limits(assignment.rubric.limits), assignment.id)
     if not found:
         return [None] * count
     return [",".join(found[slot % len(found)]) for slot in range(count)]
@@ -452,184 +423,3 @@ def _worker_run(job: Job) -> BatchEntry:
         _WORKER["busy"] = False
         if _WORKER.get("stopping"):
             os._exit(128 + signal.SIGTERM)  # the batch is gone or going: nothing to report to
-
-
-# -- on a Dask cluster
-
-SCRATCH = ".scratch"  # under the results folder: Moodle downloads unpacked where a cluster's workers see them
-_CLUSTER_SCHEMES = ("dask://", "tcp://", "tls://")
-CONNECT_TIMEOUT_S = 20
-
-
-def cluster_address(text: str) -> str:
-    """The scheduler address ``distributed`` connects to, from ``dask://HOST:PORT`` (or
-    ``tcp://`` / ``tls://``); a ``UsageError`` for anything else."""
-    scheme = next((s for s in _CLUSTER_SCHEMES if text.startswith(s)), None)
-    rest = text[len(scheme):] if scheme else ""
-    host, _, port = rest.rpartition(":")
-    if scheme is None or not host or not port.isdigit():
-        raise UsageError(f"--cluster {text!r}: expected dask://HOST:PORT (a Dask scheduler's address)")
-    return ("tcp://" if scheme == "dask://" else scheme) + rest
-
-
-@contextlib.contextmanager
-def _connect(address: str) -> Iterator[Any]:
-    """A client of the scheduler at ``address``, with at least one worker."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError("--cluster needs the Dask 'distributed' package: pip install distributed") from None
-    try:
-        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError) as error:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {error}") from None
-    try:
-        try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
-        except TimeoutError:
-            raise UsageError(f"the Dask cluster at {address} has no workers "
-                             f"(none joined in {CONNECT_TIMEOUT_S} s)") from None
-        yield client
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def _temp_under(folder: Path | None) -> Iterator[None]:
-    """Temporary folders made meanwhile in this process go under ``folder`` (None: where they
-    always go). The intake and the data view make theirs with ``tempfile``."""
-    if folder is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    before = tempfile.tempdir
-    tempfile.tempdir = str(folder)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = before
-
-
-def check_workers(client: Any, *, writable: Path, shared: list[Path]) -> None:
-    """Refuse (``UsageError``, naming the workers and the paths) a cluster whose workers do
-    not all see the folders the jobs read and write: ``shared`` must be there, and a file
-    can be written and removed in ``writable``."""
-    found: dict[str, list[str]] = client.run(_worker_sees, str(writable.resolve()),
-                                             [str(path.resolve()) for path in shared])
-    problems = {worker: missing for worker, missing in found.items() if missing}
-    if problems:
-        lines = [f"  {worker}: {', '.join(missing)}" for worker, missing in sorted(problems.items())]
-        raise UsageError(f"{len(problems)} of the cluster's {len(found)} worker(s) do not see the folders the "
-                         "batch shares (the assignment, the results folder, the data; put them on storage every "
-                         "worker mounts at the same path):\n" + "\n".join(lines))
-
-
-def _worker_sees(writable: str, shared: list[str]) -> list[str]:
-    """On a worker: what of the batch's folders it does not see (or cannot write)."""
-    missing = [f"{path} (not found)" for path in shared if not os.path.exists(path)]
-    probe = os.path.join(writable, f".probe-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}")
-    try:
-        with open(probe, "x") as handle:
-            handle.write("autograder\n")
-        os.remove(probe)
-    except OSError as error:
-        missing.append(f"{writable} (cannot write: {error.strerror or error})")
-    return missing
-
-
-def _clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: DataContext | None, client: Any,
-               shared: list[Path], events: BatchEvents, finished: Any) -> None:
-    """Jobs on a Dask cluster's workers; each worker thread has a sandbox of its own. A job
-    whose worker is lost is run again by the scheduler on another worker (as many times as
-    its ``distributed.scheduler.allowed-failures`` allows) and, when it runs out of
-    workers, is the grader's error."""
-    from distributed import KilledWorker
-
-    check_workers(client, writable=jobs[0].folder.parent, shared=[*shared, *(job.candidate.path for job in jobs)])
-    run = uuid.uuid4().hex[:8]
-    topic = f"autograder-started-{run}"
-    started: queue.Queue[dict[str, str]] = queue.Queue()
-    client.subscribe_topic(topic, lambda event: started.put(event[1]))
-    by_id = {job.candidate.id: job for job in jobs}
-    futures: dict[Any, Job] = {}
-    ended: queue.Queue[Any] = queue.Queue()  # futures as they finish (their callbacks run on another thread)
-    for job in jobs:
-        future = client.submit(_cluster_run, str(assignment.folder), job, sandbox.for_slot(0), data, topic, run,
-                               key=f"autograder-{job.candidate.id}-{run}", pure=False, retries=0)
-        futures[future] = job
-        future.add_done_callback(ended.put)
-    pending = set(futures)
-
-    def report_started() -> None:
-        while True:
-            try:
-                message = started.get_nowait()
-            except queue.Empty:
-                return
-            job = by_id.get(message.get("id", ""))
-            if job is not None:
-                entry = _pending(job)
-                entry.worker = f"{message.get('worker', '')} ({message.get('host', '')})"
-                events.start(entry)
-
-    try:
-        while pending:
-            try:
-                future = ended.get(timeout=0.5)
-            except queue.Empty:
-                report_started()
-                continue
-            report_started()
-            pending.discard(future)
-            job = futures[future]
-            try:
-                entry = future.result()
-            except (AssignmentError, KeyboardInterrupt):
-                raise
-            except KilledWorker as error:
-                entry = _pending(job)
-                entry.status = EntryStatus.ERROR
-                entry.message = ("the Dask workers grading it died (the grader's failure, not the student's); "
-                                 f"run the batch again to retry: {error}")
-                _write_error(job.folder, entry)
-            except Exception as error:  # cancelled, or lost with the scheduler: the grader's failure
-                entry = _pending(job)
-                entry.status, entry.message = EntryStatus.ERROR, f"grader failed: {type(error).__name__}: {error}"
-                _write_error(job.folder, entry)
-            finished(entry)
-    except BaseException:
-        client.cancel(list(pending))  # a job already running on a worker finishes there; its result stays whole
-        raise
-    finally:
-        client.unsubscribe_topic(topic)
-
-
-# -- on a Dask worker
-
-_CLUSTER: dict[tuple[str, str], Assignment] = {}  # the assignment of the batch this worker now grades
-_CLUSTER_LOCK = threading.Lock()
-_CLUSTER_LOCAL = threading.local()
-
-
-def _cluster_run(assignment_folder: str, job: Job, sandbox: Sandbox, data: DataContext | None, topic: str,
-                 run: str) -> BatchEntry:
-    """One job on a Dask worker: a result folder left without ``grade.json`` (a worker lost
-    while writing it, or a killed batch) is removed first, so the job starts clean. The
-    assignment is loaded once per batch (``run``): a later batch sees an edited rubric."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    worker.log_event(topic, {"id": job.candidate.id, "worker": str(worker.address), "host": socket.gethostname()})
-    with _CLUSTER_LOCK:
-        assignment = _CLUSTER.get((assignment_folder, run))
-        if assignment is None:
-            _CLUSTER.clear()
-            assignment = _CLUSTER[(assignment_folder, run)] = load_assignment(assignment_folder)
-    mine = getattr(_CLUSTER_LOCAL, "sandbox", None)
-    if mine is None or type(mine) is not type(sandbox):
-        sandbox.check()  # claims a sandbox user no other worker on this host uses
-        sandbox.release()  # whatever a killed run left behind
-        _CLUSTER_LOCAL.sandbox = mine = sandbox
-    if job.folder.exists() and not (job.folder / GRADE_FILE).exists():
-        shutil.rmtree(job.folder)
-    return run_job(assignment, job, sandbox=mine, data=data)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from ..sandboxes.resources import gpu_count
 
 if TYPE_CHECKING:
     from ..course.rubric import Limits
@@ -256,3 +257,22 @@ def check_fits(devices: Sequence[Device], name: str, need: Need) -> None:
     if len(large) < need.count:
         raise UsageError(f"job {name!r} needs {need.describe()}, but this machine has {have} "
                          f"(set the rubric's limits gpu_memory_gb / gpu_count, or {ENVIRONMENT})")
+
+
+def worker_slots(limits: Limits, name: str = "each grading") -> list[tuple[str, ...]]:
+    """The devices each worker's kernels see (``gpus.slots``); [] where the run leaves the
+    kernels' GPUs as asked (``gpus`` not "auto", CPU-only work, no GPU). A need no GPU of
+    this machine can meet is a ``UsageError`` before anything runs."""
+    need = need_of(limits)
+    if limits.gpus.strip().lower() != "auto" or need.count == 0:
+        return []
+    devices = inventory()
+    if not devices:
+        if not gpu_count():
+            return []
+        # device nodes without nvidia-smi: their memory is unknown, each is a whole GPU
+        return slots([Device(str(i), math.inf) for i in range(gpu_count())], Need(None, need.count))
+    found = slots(devices, need)
+    if not found:
+        check_fits(devices, name, need)
+    return found
