@@ -227,7 +227,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, opti
                 if data is not None:
                     shared += [data.source, data.view]
                 clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
-                           events=events, finished=finished)
+                          events=events, finished=finished, pending=_pending, failed=_failed, run_job=run_job)
             elif workers <= 1 or len(jobs) == 1:
                 _inline(assignment, jobs, sandbox=sandbox, data=data, events=events, finished=finished)
             else:
@@ -305,6 +305,14 @@ def _inline(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: 
     for job in jobs:
         events.start(_pending(job))
         finished(run_job(assignment, job, sandbox=sandbox, data=data))
+
+
+def _failed(job: Job, message: str) -> BatchEntry:
+    """The grader's failure on ``job``: an error entry, its reason written beside the results."""
+    entry = _pending(job)
+    entry.status, entry.message = EntryStatus.ERROR, message
+    _write_error(job.folder, entry)
+    return entry
 
 
 def _pending(job: Job) -> BatchEntry:

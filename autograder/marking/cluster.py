@@ -22,16 +22,18 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..course.assignment import Assignment, load_assignment
 from ..data.context import DataContext
 from ..errors import AssignmentError, UsageError
 from ..grading.report import GRADE_FILE
 from ..sandboxes.sandbox import Sandbox
-from .batch import BatchEntry, BatchEvents, EntryStatus, Job, _pending, _write_error, run_job
+
+if TYPE_CHECKING:
+    from .batch import BatchEntry, BatchEvents, Job
 
 SCRATCH = ".scratch"  # under the results folder: Moodle downloads unpacked where a cluster's workers see them
 _CLUSTER_SCHEMES = ("dask://", "tcp://", "tls://")
@@ -115,7 +117,8 @@ def _worker_sees(writable: str, shared: list[str]) -> list[str]:
 
 
 def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: DataContext | None, client: Any,
-               shared: list[Path], events: BatchEvents, finished: Any) -> None:
+               shared: list[Path], events: BatchEvents, finished: Any, pending: Callable[[Job], BatchEntry],
+               failed: Callable[[Job, str], BatchEntry], run_job: Callable[..., BatchEntry]) -> None:
     """Jobs on a Dask cluster's workers; each worker thread has a sandbox of its own. A job
     whose worker is lost is run again by the scheduler on another worker (as many times as
     its ``distributed.scheduler.allowed-failures`` allows) and, when it runs out of
@@ -132,10 +135,10 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
     ended: queue.Queue[Any] = queue.Queue()  # futures as they finish (their callbacks run on another thread)
     for job in jobs:
         future = client.submit(_cluster_run, str(assignment.folder), job, sandbox.for_slot(0), data, topic, run,
-                               key=f"autograder-{job.candidate.id}-{run}", pure=False, retries=0)
+                               run_job, key=f"autograder-{job.candidate.id}-{run}", pure=False, retries=0)
         futures[future] = job
         future.add_done_callback(ended.put)
-    pending = set(futures)
+    waiting = set(futures)
 
     def report_started() -> None:
         while True:
@@ -145,37 +148,32 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
                 return
             job = by_id.get(message.get("id", ""))
             if job is not None:
-                entry = _pending(job)
+                entry = pending(job)
                 entry.worker = f"{message.get('worker', '')} ({message.get('host', '')})"
                 events.start(entry)
 
     try:
-        while pending:
+        while waiting:
             try:
                 future = ended.get(timeout=0.5)
             except queue.Empty:
                 report_started()
                 continue
             report_started()
-            pending.discard(future)
+            waiting.discard(future)
             job = futures[future]
             try:
                 entry = future.result()
             except (AssignmentError, KeyboardInterrupt):
                 raise
             except KilledWorker as error:
-                entry = _pending(job)
-                entry.status = EntryStatus.ERROR
-                entry.message = ("the Dask workers grading it died (the grader's failure, not the student's); "
-                                 f"run the batch again to retry: {error}")
-                _write_error(job.folder, entry)
+                entry = failed(job, "the Dask workers grading it died (the grader's failure, not the student's); "
+                                    f"run the batch again to retry: {error}")
             except Exception as error:  # cancelled, or lost with the scheduler: the grader's failure
-                entry = _pending(job)
-                entry.status, entry.message = EntryStatus.ERROR, f"grader failed: {type(error).__name__}: {error}"
-                _write_error(job.folder, entry)
+                entry = failed(job, f"grader failed: {type(error).__name__}: {error}")
             finished(entry)
     except BaseException:
-        client.cancel(list(pending))  # a job already running on a worker finishes there; its result stays whole
+        client.cancel(list(waiting))  # a job already running on a worker finishes there; its result stays whole
         raise
     finally:
         client.unsubscribe_topic(topic)
@@ -189,7 +187,7 @@ _CLUSTER_LOCAL = threading.local()
 
 
 def _cluster_run(assignment_folder: str, job: Job, sandbox: Sandbox, data: DataContext | None, topic: str,
-                 run: str) -> BatchEntry:
+                 run: str, run_job: Callable[..., BatchEntry]) -> BatchEntry:
     """One job on a Dask worker: a result folder left without ``grade.json`` (a worker lost
     while writing it, or a killed batch) is removed first, so the job starts clean. The
     assignment is loaded once per batch (``run``): a later batch sees an edited rubric."""
