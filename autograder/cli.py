@@ -115,14 +115,16 @@ def cli() -> None:
 
 def _grade_with_progress(target: Assignment, paths: list[Path], *, out: Path, options: GradeOptions,
                          regrade: bool, sandbox: Sandbox | str, workers: int | None = None,
-                         cluster: str | None = None) -> tuple[list[BatchEntry], list[str]]:
+                         cluster: str | None = None,
+                         cluster_config: Path | None = None) -> tuple[list[BatchEntry], list[str]]:
     """Grade a batch, showing its progress; print the batch table. Returns the entries and
     the inputs refused as holding nothing to grade. Stopped by a signal, say what is left
     and exit 128 + its number."""
     with batch_display(console, f"grading {target.id}") as events:
         try:
             entries = grade_batch(target, paths, out_dir=out, options=options, regrade=regrade, events=events,
-                                  sandbox=sandbox, workers=workers, cluster=cluster)
+                                  sandbox=sandbox, workers=workers, cluster=cluster,
+                                  cluster_config=cluster_config)
         except KeyboardInterrupt as stop:
             errors.print(stopped_message(stop, events.left()), highlight=False)
             sys.exit(exit_code(stop))
@@ -195,20 +197,29 @@ def _publish(target: Assignment, out: Path, files: MarkerFiles) -> None:
 @click.option("--regrade", is_flag=True, help="Grade again submissions already graded from the same files.")
 @click.option("-j", "--workers", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once [default: one per GPU, or 1 without GPUs].")
-@click.option("--cluster", metavar="dask://HOST:PORT", default=None,
-              help="Grade on the workers of a running Dask cluster (its scheduler's address; tcp:// works too) "
-                   "instead of this machine; not with -j. The assignment, the results folder (a Moodle download "
-                   "is unpacked under it) and --data must be on storage every worker sees at the same path: "
-                   "this is checked first. A submission whose worker is lost is graded again on another.")
+@click.option("--cluster", metavar="dask://HOST:PORT|slurm", default=None,
+              help="Grade on the workers of a running Dask cluster (its scheduler's address; tcp:// works too), "
+                   "or on workers started as Slurm jobs (slurm: the rubric's slurm settings, or "
+                   "--cluster-config), instead of this machine; not with -j. The assignment, the results folder "
+                   "(a Moodle download is unpacked under it) and --data must be on storage every worker sees at "
+                   "the same path: this is checked first. A submission whose worker is lost is graded again on "
+                   "another.")
+@click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --cluster slurm: a YAML file whose 'slurm:' section (queue, account, walltime, jobs, "
+                   "cores, memory, gpus, gpu_memory_gb, python, directives, prologue, host) overrides the "
+                   "rubric's, key by key.")
 @_marker_options
 @_limit_options
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, workers: int | None,
-          cluster: str | None, worksheet: Path | None, timestamps: Path | None, extensions: Path | None,
-          marks: Path | None, timezone: str | None, **limits: Any) -> None:
+          cluster: str | None, cluster_config: Path | None, worksheet: Path | None, timestamps: Path | None,
+          extensions: Path | None, marks: Path | None, timezone: str | None, **limits: Any) -> None:
     """Grade submissions: each PATH is a Moodle "Download all submissions" zip (or its
     unpacked folder), a notebook, a zip or a folder per student, or a folder holding many
     of those. Results are written as each submission finishes; run again to resume.
-    With --cluster dask://HOST:PORT the submissions are graded on a Dask cluster's workers."""
+    With --cluster dask://HOST:PORT the submissions are graded on a Dask cluster's workers,
+    with --cluster slurm on workers started as Slurm jobs."""
+    if cluster_config is not None and cluster != "slurm":
+        raise UsageError("--cluster-config is read with --cluster slurm only")
     if cluster is not None:
         if workers is not None:
             raise UsageError("-j and --cluster exclude each other: with a cluster, its workers set how many "
@@ -224,7 +235,8 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, regrade: bool, wo
     progress_every()  # a bad setting is refused now, not after the sandbox's probe
     sandbox = _sandbox(kind, image)  # the slow part of starting, once every argument is known good
     entries, refusals = _grade_with_progress(target, list(paths), out=out, options=options, regrade=regrade,
-                                             sandbox=sandbox, workers=workers, cluster=cluster)
+                                             sandbox=sandbox, workers=workers, cluster=cluster,
+                                             cluster_config=cluster_config)
     _publish(target, out, files)
     _exit_status(entries, refusals)
 

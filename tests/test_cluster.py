@@ -14,46 +14,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder.course.assignment import load_assignment
 from autograder.errors import UsageError
-from autograder.grading.moodle import Upload, write_download
 from autograder.grading.pipeline import GradeOptions
 from autograder.grading.report import ERROR_FILE, GRADE_FILE, load_grade
-from autograder.marking.batch import BatchEntry, BatchEvents, grade_batch
+from autograder.marking.batch import BatchEntry, grade_batch
 from autograder.marking.cluster import SCRATCH, cluster_address
 from autograder.sandboxes.sandbox import LocalSandbox
 
-from .conftest import TRIVIAL, TRIVIAL_CELLS, notebook, run_cli
+from .batches import SLOW, WRONG, Recorder, assert_complete, download, totals
+from .conftest import TRIVIAL, TRIVIAL_CELLS, run_cli
 
 distributed = pytest.importorskip("distributed", reason="grading on a cluster needs Dask's 'distributed' package")
-
-WRONG = (TRIVIAL_CELLS[0], "def double(x):\n    return x", TRIVIAL_CELLS[2])
-SLOW = "import time\ntime.sleep(5)"
-
-
-def _nb(*cells: str) -> bytes:
-    return nbformat.writes(notebook(*cells, parameters="SCALE = 1")).encode()
-
-
-def _download(folder: Path, *bodies: tuple[str, ...]) -> Path:
-    uploads = [Upload(f"Student {n:02d}", str(100 + n), {"trivial.ipynb": _nb(*body)}) for n, body in enumerate(bodies)]
-    return write_download(folder / "download.zip", uploads)
-
-
-class Recorder(BatchEvents):
-    def __init__(self) -> None:
-        self.started: list[BatchEntry] = []
-        self.done_ids: list[str] = []
-
-    def start(self, entry: BatchEntry) -> None:
-        self.started.append(entry)
-
-    def done(self, entry: BatchEntry) -> None:
-        self.done_ids.append(entry.id)
-
 
 def _dask(*args: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # a lost job is run once more
@@ -94,46 +68,34 @@ def cluster(tmp_path: Path) -> Iterator[str]:
                 process.wait()
 
 
-def _totals(entries: list[BatchEntry]) -> dict[str, dict[str, float]]:
-    return {entry.id: entry.totals for entry in entries}
-
-
-def _assert_complete(out: Path, ids: list[str]) -> None:
-    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "feedback")  # the command's
-    assert folders == sorted(ids)  # no scratch left behind, nothing else
-    for name in ids:
-        assert json.loads((out / name / GRADE_FILE).read_text(encoding="utf-8"))["submission"] == name
-        assert not (out / name / ERROR_FILE).exists()
-
-
 def test_a_moodle_batch_on_a_cluster_gets_the_grades_of_the_local_pool(tmp_path: Path, cluster: str):
-    download = _download(tmp_path, TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS, WRONG)
+    batch = download(tmp_path, TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS, WRONG)
     assignment = load_assignment(TRIVIAL)
-    local = grade_batch(assignment, [download], out_dir=tmp_path / "local", workers=2, sandbox=LocalSandbox(),
+    local = grade_batch(assignment, [batch], out_dir=tmp_path / "local", workers=2, sandbox=LocalSandbox(),
                         options=GradeOptions(gpus="none"))
     recorder = Recorder()
-    remote = grade_batch(assignment, [download], out_dir=tmp_path / "remote", cluster=cluster, sandbox=LocalSandbox(),
+    remote = grade_batch(assignment, [batch], out_dir=tmp_path / "remote", cluster=cluster, sandbox=LocalSandbox(),
                          options=GradeOptions(gpus="none"), events=recorder)
     assert [e.status for e in remote] == ["graded"] * 4
-    assert _totals(remote) == _totals(local)
-    assert len({tuple(t.items()) for t in _totals(remote).values()}) == 2  # the wrong ones lost points
-    assert sorted(e.id for e in recorder.started) == sorted(recorder.done_ids) == sorted(_totals(remote))
+    assert totals(remote) == totals(local)
+    assert len({tuple(t.items()) for t in totals(remote).values()}) == 2  # the wrong ones lost points
+    assert sorted(e.id for e in recorder.started) == sorted(recorder.done_ids) == sorted(totals(remote))
     assert all(e.worker.startswith("tcp://127.0.0.1:") for e in recorder.started)  # where each one ran
-    _assert_complete(tmp_path / "remote", list(_totals(remote)))
+    assert_complete(tmp_path / "remote", list(totals(remote)))
     assert not (tmp_path / "remote" / SCRATCH).exists()
     # a result left half-written (no grade.json, a stray file) is graded again from a clean folder, by the command
-    half = sorted(_totals(remote))[1]
+    half = sorted(totals(remote))[1]
     (tmp_path / "remote" / half / GRADE_FILE).unlink()
     (tmp_path / "remote" / half / "stray.txt").write_text("from a lost worker", encoding="utf-8")
-    done = run_cli("grade", TRIVIAL, download, "-o", tmp_path / "remote", "--cluster", cluster.replace("tcp", "dask"),
+    done = run_cli("grade", TRIVIAL, batch, "-o", tmp_path / "remote", "--cluster", cluster.replace("tcp", "dask"),
                    "--sandbox", "local")
     assert done.returncode == 0, done.stderr
-    _assert_complete(tmp_path / "remote", list(_totals(remote)))
+    assert_complete(tmp_path / "remote", list(totals(remote)))
     assert not (tmp_path / "remote" / half / "stray.txt").exists()
-    assert load_grade(tmp_path / "remote" / half).totals() == _totals(remote)[half]
+    assert load_grade(tmp_path / "remote" / half).totals() == totals(remote)[half]
 
 def test_a_worker_killed_mid_submission_has_it_graded_again_elsewhere_once(tmp_path: Path, cluster: str):
-    download = _download(tmp_path, (SLOW, *TRIVIAL_CELLS), TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS)
+    batch = download(tmp_path, (SLOW, *TRIVIAL_CELLS), TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS)
     slow = "Student_00_100"
     with distributed.Client(cluster, timeout="10s") as client:
         pids: dict[str, int] = client.run(os.getpid)
@@ -148,26 +110,27 @@ def test_a_worker_killed_mid_submission_has_it_graded_again_elsewhere_once(tmp_p
                 threading.Timer(1.5, os.kill, (pids[address], signal.SIGKILL)).start()
 
     recorder = Killer()
-    entries = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", cluster=cluster,
+    entries = grade_batch(load_assignment(TRIVIAL), [batch], out_dir=tmp_path / "out", cluster=cluster,
                           sandbox=LocalSandbox(), options=GradeOptions(gpus="none"), events=recorder)
     assert killed, "the slow submission never started"
     assert [e.status for e in entries] == ["graded"] * 4, [e.message for e in entries]
-    totals = _totals(entries)
-    assert totals[slow] == totals["Student_01_101"]  # graded whole, not as the killed try left it
+    graded = totals(entries)
+    assert graded[slow] == graded["Student_01_101"]  # graded whole, not as the killed try left it
     # the slow one started twice (the killed worker, then the other), every other once; each finished once
     starts = [e.id for e in recorder.started]
-    assert starts.count(slow) == 2 and all(starts.count(i) == 1 for i in totals if i != slow)
+    assert starts.count(slow) == 2 and all(starts.count(i) == 1 for i in graded if i != slow)
     assert {e.worker.split(" ")[0] for e in recorder.started if e.id == slow} == set(pids)  # one try on each
-    assert sorted(recorder.done_ids) == sorted(totals)
-    _assert_complete(tmp_path / "out", list(totals))
-    graded = json.loads((tmp_path / "out" / slow / GRADE_FILE).read_text(encoding="utf-8"))["graded_at"]
-    assert graded >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(killed[0][1]))  # by the second try
+    assert sorted(recorder.done_ids) == sorted(graded)
+    assert_complete(tmp_path / "out", list(graded))
+    when = json.loads((tmp_path / "out" / slow / GRADE_FILE).read_text(encoding="utf-8"))["graded_at"]
+    assert when >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(killed[0][1]))  # by the second try
 
 
 def test_a_cluster_address_is_checked_and_excludes_workers(tmp_path: Path):
     assert cluster_address("dask://node1:8786") == "tcp://node1:8786"
     assert cluster_address("tcp://10.0.0.2:8786") == "tcp://10.0.0.2:8786"
-    for bad in ("node1:8786", "dask://node1", "http://node1:8786"):
+    assert cluster_address("slurm") == "slurm"
+    for bad in ("node1:8786", "dask://node1", "http://node1:8786", "slurm://x"):
         with pytest.raises(UsageError, match="dask://HOST:PORT"):
             cluster_address(bad)
     with pytest.raises(UsageError, match="not both"):
@@ -190,7 +153,7 @@ def test_workers_that_do_not_see_the_results_folder_are_named(tmp_path: Path, cl
 
 
 def test_a_submission_whose_workers_all_die_is_the_graders_error(tmp_path: Path, cluster: str):
-    download = _download(tmp_path, (SLOW, *TRIVIAL_CELLS))
+    batch = download(tmp_path, (SLOW, *TRIVIAL_CELLS))
     with distributed.Client(cluster, timeout="10s") as client:
         pids: dict[str, int] = client.run(os.getpid)
 
@@ -200,7 +163,7 @@ def test_a_submission_whose_workers_all_die_is_the_graders_error(tmp_path: Path,
             threading.Timer(1.5, os.kill, (pids[entry.worker.split(" ")[0]], signal.SIGKILL)).start()
 
     recorder = Killer()
-    [entry] = grade_batch(load_assignment(TRIVIAL), [download], out_dir=tmp_path / "out", cluster=cluster,
+    [entry] = grade_batch(load_assignment(TRIVIAL), [batch], out_dir=tmp_path / "out", cluster=cluster,
                           sandbox=LocalSandbox(), options=GradeOptions(gpus="none"), events=recorder)
     assert len(recorder.started) == 2
     assert entry.status == "error" and "the Dask workers grading it died" in entry.message

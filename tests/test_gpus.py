@@ -235,3 +235,42 @@ def test_the_local_pool_packs_workers_onto_gpus_by_the_rubrics_declared_memory(m
         default_workers(too_big.rubric.limits)
     monkeypatch.setenv("AUTOGRADER_GPUS", "none")
     assert default_workers(shared.rubric.limits) == 1 and _gpus_per_worker(shared, GradeOptions(), 1) == [None]
+
+
+# -- a Dask cluster's workers: each shares out its own GPUs among the gradings it runs
+
+
+def test_a_cluster_worker_shares_its_gpus_among_its_gradings_and_one_that_cannot_is_named(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    distributed = pytest.importorskip("distributed")
+    from autograder.course.assignment import load_assignment
+    from autograder.grading.pipeline import GradeOptions
+    from autograder.marking.cluster import _gpu_slots, _slots_for, check_gpus
+
+    from .conftest import trivial_copy
+
+    def copy(name: str, extra: str):
+        folder = trivial_copy(tmp_path / name)
+        rubric = folder / "rubric.yaml"
+        rubric.write_text(rubric.read_text(encoding="utf-8").replace("limits:\n", f"limits:\n{extra}", 1),
+                          encoding="utf-8")
+        return load_assignment(folder)
+
+    monkeypatch.setenv("AUTOGRADER_GPUS", "80,80")  # what each worker of this machine finds
+    shared, big = copy("shared", "  gpu_memory_gb: 20\n"), copy("big", "  gpu_memory_gb: 90\n")
+    assert sorted(_slots_for(shared.rubric.limits, GradeOptions()) or []) == ["0"] * 4 + ["1"] * 4
+    assert _slots_for(shared.rubric.limits, GradeOptions(gpus="none")) is None  # the run's choice wins
+    pool = _gpu_slots(str(shared.folder), "run-1", shared, GradeOptions())
+    assert pool is not None
+    taken = [pool.get_nowait() for _ in range(8)]
+    assert sorted(taken) == ["0"] * 4 + ["1"] * 4 and pool.empty()  # a ninth grading waits for one to end
+    pool.put(taken[0])
+    assert _gpu_slots(str(shared.folder), "run-1", shared, GradeOptions()) is pool  # one pool per batch
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=10, processes=False, dashboard_address=None) as lc, \
+            distributed.Client(lc, set_as_default=False) as client:
+        notes: list[str] = []
+        check_gpus(client, shared, GradeOptions(), note=notes.append)
+        assert len(notes) == 1 and "runs 10 threads but its GPUs hold 8 grading(s)" in notes[0]
+        with pytest.raises(UsageError, match="(?s)1 of the cluster's 1 worker.*needs 90 GB of GPU memory"):
+            check_gpus(client, big, GradeOptions(), note=notes.append)
+        check_gpus(client, big, GradeOptions(gpus="none"), note=notes.append)  # no GPU asked: nothing to refuse

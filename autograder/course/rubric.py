@@ -278,6 +278,36 @@ class GradescopeLimits(_Strict):
         return max(kernel.MIN_MEMORY_MB, self.memory_mb - self.grader_mb)
 
 
+class SlurmSettings(_Strict):
+    """How ``autograder grade --cluster slurm`` asks a Slurm cluster for workers: each worker
+    is one Slurm job (dask-jobqueue's ``SLURMCluster``) running a Dask worker that grades
+    submissions one after another. The rubric's ``slurm:`` section, and over it a marker's
+    ``--cluster-config`` file, key by key."""
+
+    queue: str | None = Field(default=None, description="the partition (sbatch -p); none: the cluster's default")
+    account: str | None = Field(default=None, description="the account charged (sbatch -A)")
+    walltime: str = Field(default="04:00:00", pattern=r"^(\d+-)?\d+(:\d{2}){0,2}$",
+                          description="each worker job's time limit (sbatch -t); a job that reaches it is "
+                                      "replaced and its submission graded again")
+    jobs: int = Field(default=2, ge=1, description="worker jobs kept running (a lost one is replaced)")
+    cores: int = Field(default=4, ge=1, description="CPUs of each worker job, for its kernels")
+    memory: str = Field(default="16GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B?$",
+                        description="memory of each worker job (sbatch --mem), for its kernels")
+    gpus: int = Field(default=0, ge=0, description="GPUs of each worker job (sbatch --gres=gpu:N)")
+    gpu_memory_gb: float | None = Field(default=None, gt=0, description="the memory of one of those GPUs: with "
+                                        "the rubric's limits.gpu_memory_gb it sets how many gradings share one; "
+                                        "none: one grading per GPU")
+    python: str | None = Field(default=None, description="the Python (with the autograder installed) a worker "
+                               "runs on the nodes; none: this one, which must then be on shared storage")
+    directives: list[str] = Field(default_factory=list, description="more #SBATCH lines, e.g. --qos=normal")
+    prologue: list[str] = Field(default_factory=list, description="shell lines before the worker starts, e.g. "
+                                "module load cuda")
+    host: str | None = Field(default=None, description="the address of this machine the workers connect to; "
+                             "none: Dask's choice (the address of the default route)")
+    start_timeout_s: float = Field(default=3600, gt=0, description="how long the batch waits for a first worker "
+                                   "job to start (a busy queue can hold jobs for a while)")
+
+
 class DataSpec(_Strict):
     public: str = Field(description="folder of public data, relative to the rubric file")
     stage_as: str = Field(default="data", pattern=r"^[A-Za-z0-9._-]+$")
@@ -305,6 +335,7 @@ class Rubric(_Strict):
     policy: Policy = Policy()
     limits: Limits = Limits()
     gradescope: GradescopeLimits = GradescopeLimits()
+    slurm: SlurmSettings = SlurmSettings()
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="values the grader gives each notebook's parameters cell"
     )

@@ -130,6 +130,7 @@ def grade_batch(
     sandbox: Sandbox | str = "auto",
     workers: int | None = None,
     cluster: str | None = None,
+    cluster_config: Path | None = None,
     events: BatchEvents | None = None,
 ) -> list[BatchEntry]:
     """Grade every submission under ``paths`` into ``out_dir``, one result folder each.
@@ -138,7 +139,9 @@ def grade_batch(
     Docker when its engine and the grading image are here, else local), ``workers``
     submissions at once (``None``: one per GPU, one without GPUs). ``cluster``: the
     address of a Dask scheduler (``dask://HOST:PORT`` or ``tcp://HOST:PORT``) whose
-    workers grade the jobs instead of this machine (not with ``workers``).
+    workers grade the jobs instead of this machine (not with ``workers``), or ``slurm``:
+    workers started as Slurm jobs, by the rubric's ``slurm:`` settings with those of the
+    YAML file ``cluster_config`` over them.
     """
     events = events or BatchEvents()
     assignment.rubric  # noqa: B018 (validated before any work)
@@ -147,32 +150,43 @@ def grade_batch(
     from .cluster import cluster_address, connect
 
     address = cluster_address(cluster) if cluster is not None else None
+    if cluster_config is not None and address != "slurm":
+        raise UsageError("a cluster configuration file is read with --cluster slurm only")
     needed = check_arguments(assignment, paths, options)
     sandbox = as_sandbox(sandbox)
-    workers = workers or default_workers(options.limits(assignment.rubric.limits))
-    with connect(address) if address is not None else contextlib.nullcontext() as client:
-        sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts
-        return _grade_batch(assignment, paths, out_dir=out_dir, options=options, regrade=regrade, sandbox=sandbox,
-                            workers=workers, client=client, events=events, needed=needed)
+    limits = options.limits(assignment.rubric.limits)
+    workers = workers or (1 if address is not None else default_workers(limits))  # a cluster's workers decide
+    # the cluster is reached (or its Slurm jobs queued) only once there is something to grade
+    cluster_client: contextlib.AbstractContextManager[Any] | None = None
+    if address == "slurm":
+        from .slurm import load_settings, slurm_client
+
+        settings = load_settings(assignment.rubric.slurm, cluster_config)
+        cluster_client = slurm_client(settings, limits, out_dir=out_dir, note=events.note)
+    elif address is not None:
+        cluster_client = connect(address)
+    sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts (or queues a job)
+    return _grade_batch(assignment, paths, out_dir=out_dir, options=options, regrade=regrade, sandbox=sandbox,
+                        workers=workers, cluster_client=cluster_client, events=events, needed=needed)
 
 
 def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, options: GradeOptions, regrade: bool,
-                 sandbox: Sandbox, workers: int, client: Any, events: BatchEvents,
-                 needed: list[str]) -> list[BatchEntry]:
+                 sandbox: Sandbox, workers: int, cluster_client: contextlib.AbstractContextManager[Any] | None,
+                 events: BatchEvents, needed: list[str]) -> list[BatchEntry]:
     from .cluster import SCRATCH, temp_under
 
     rubric = assignment.rubric
     options = replace(options, hidden=(*options.hidden, out_dir.resolve(), *(path.resolve() for path in paths)))
     out_dir.mkdir(parents=True, exist_ok=True)
     # on a cluster, what this process unpacks or stages must be where the workers see it
-    scratch_root = out_dir.resolve() / SCRATCH if client is not None else None
+    scratch_root = out_dir.resolve() / SCRATCH if cluster_client is not None else None
     with temp_under(scratch_root):
         intake = Intake(paths, [spec.file for spec in rubric.notebooks])
     try:
         with intake:
             return _grade_intake(assignment, intake, out_dir=out_dir, options=options, regrade=regrade,
-                                 sandbox=sandbox, workers=workers, client=client, events=events, needed=needed,
-                                 scratch_root=scratch_root)
+                                 sandbox=sandbox, workers=workers, cluster_client=cluster_client, events=events,
+                                 needed=needed, scratch_root=scratch_root)
     finally:
         if scratch_root is not None:
             shutil.rmtree(scratch_root / f"autograder-run-{os.getpid()}", ignore_errors=True)
@@ -181,7 +195,8 @@ def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, op
 
 
 def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, options: GradeOptions, regrade: bool,
-                  sandbox: Sandbox, workers: int, client: Any, events: BatchEvents, needed: list[str],
+                  sandbox: Sandbox, workers: int, cluster_client: contextlib.AbstractContextManager[Any] | None,
+                  events: BatchEvents, needed: list[str],
                   scratch_root: Path | None) -> list[BatchEntry]:
     from .cluster import clustered, temp_under
 
@@ -222,12 +237,13 @@ def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, opti
         with temp_under(scratch_root):  # a data view for a cluster's workers is staged where they see it
             data = options.open_data(rubric, needed)  # missing data stops the batch here, before any job
         try:
-            if client is not None:
+            if cluster_client is not None:
                 shared = [out_dir, assignment.folder, *intake.scratch()]
                 if data is not None:
                     shared += [data.source, data.view]
-                clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
-                          events=events, finished=finished, pending=_pending, failed=_failed, run_job=run_job)
+                with cluster_client as client:
+                    clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
+                              events=events, finished=finished, pending=_pending, failed=_failed, run_job=run_job)
             elif workers <= 1 or len(jobs) == 1:
                 _inline(assignment, jobs, sandbox=sandbox, data=data, events=events, finished=finished)
             else:

@@ -23,16 +23,20 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..course.assignment import Assignment, load_assignment
+from ..course.rubric import Limits
 from ..data.context import DataContext
 from ..errors import AssignmentError, UsageError
 from ..grading.report import GRADE_FILE
 from ..sandboxes.sandbox import Sandbox
+from . import gpus as gpu_pool
 
 if TYPE_CHECKING:
+    from ..grading.pipeline import GradeOptions
     from .batch import BatchEntry, BatchEvents, Job
 
 SCRATCH = ".scratch"  # under the results folder: Moodle downloads unpacked where a cluster's workers see them
@@ -42,12 +46,15 @@ CONNECT_TIMEOUT_S = 20
 
 def cluster_address(text: str) -> str:
     """The scheduler address ``distributed`` connects to, from ``dask://HOST:PORT`` (or
-    ``tcp://`` / ``tls://``); a ``UsageError`` for anything else."""
+    ``tcp://`` / ``tls://``); ``slurm`` as it is (workers started as Slurm jobs, ``slurm.py``);
+    a ``UsageError`` for anything else."""
+    if text == "slurm":
+        return text
     scheme = next((s for s in _CLUSTER_SCHEMES if text.startswith(s)), None)
     rest = text[len(scheme):] if scheme else ""
     host, _, port = rest.rpartition(":")
     if scheme is None or not host or not port.isdigit():
-        raise UsageError(f"--cluster {text!r}: expected dask://HOST:PORT (a Dask scheduler's address)")
+        raise UsageError(f"--cluster {text!r}: expected dask://HOST:PORT (a Dask scheduler's address) or slurm")
     return ("tcp://" if scheme == "dask://" else scheme) + rest
 
 
@@ -116,6 +123,43 @@ def _worker_sees(writable: str, shared: list[str]) -> list[str]:
     return missing
 
 
+def check_gpus(client: Any, assignment: Assignment, options: GradeOptions, *, note: Callable[[str], None]) -> None:
+    """Refuse (``UsageError``) a cluster with a worker whose GPUs cannot meet the rubric's
+    need; say where a worker runs more threads than its GPUs hold gradings (the others
+    wait for a slot)."""
+    found: dict[str, tuple[int | None, int, str]] = client.run(_worker_gpu_slots, assignment.rubric.limits, options)
+    refused = {worker: problem for worker, (_, _, problem) in found.items() if problem}
+    if refused:
+        lines = [f"  {worker}: {problem}" for worker, problem in sorted(refused.items())]
+        raise UsageError(f"{len(refused)} of the cluster's {len(found)} worker(s) cannot grade this assignment "
+                         "on their GPUs:\n" + "\n".join(lines))
+    for worker, (count, threads, _) in sorted(found.items()):
+        if count is not None and count < threads:
+            note(f"worker {worker} runs {threads} threads but its GPUs hold {count} grading(s) at once: "
+                 "the others wait for a GPU")
+
+
+def _worker_gpu_slots(limits: Limits, options: GradeOptions, dask_worker: Any = None) -> tuple[int | None, int, str]:
+    """On a worker (``Client.run`` passes it): how many gradings its GPUs hold at once (None:
+    no limit, the kernels' GPUs as asked), its threads, and why it cannot grade (empty when
+    it can)."""
+    threads = dask_worker.state.nthreads
+    try:
+        found = _slots_for(limits, options)
+    except UsageError as error:
+        return 0, threads, str(error)
+    return (None if found is None else len(found)), threads, ""
+
+
+def _slots_for(limits: Limits, options: GradeOptions) -> list[str] | None:
+    """The devices each grading slot of this machine's kernels sees, by ``gpus.worker_slots``;
+    None where the kernels' GPUs stay as asked (``--gpus`` given, CPU-only work, no GPU)."""
+    if options.gpus is not None:
+        return None
+    found = gpu_pool.worker_slots(options.limits(limits))
+    return [",".join(slot) for slot in found] or None
+
+
 def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data: DataContext | None, client: Any,
                shared: list[Path], events: BatchEvents, finished: Any, pending: Callable[[Job], BatchEntry],
                failed: Callable[[Job, str], BatchEntry], run_job: Callable[..., BatchEntry]) -> None:
@@ -126,6 +170,7 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
     from distributed import KilledWorker
 
     check_workers(client, writable=jobs[0].folder.parent, shared=[*shared, *(job.candidate.path for job in jobs)])
+    check_gpus(client, assignment, jobs[0].options, note=events.note)
     run = uuid.uuid4().hex[:8]
     topic = f"autograder-started-{run}"
     started: queue.Queue[dict[str, str]] = queue.Queue()
@@ -139,6 +184,7 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
         futures[future] = job
         future.add_done_callback(ended.put)
     waiting = set(futures)
+    places: dict[str, str] = {}  # where each job last started
 
     def report_started() -> None:
         while True:
@@ -149,7 +195,9 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
             job = by_id.get(message.get("id", ""))
             if job is not None:
                 entry = pending(job)
-                entry.worker = f"{message.get('worker', '')} ({message.get('host', '')})"
+                slurm = f"Slurm job {message['slurm_job']}" if message.get("slurm_job") else ""
+                where = ", ".join(filter(None, [message.get("host", ""), slurm]))
+                entry.worker = places[job.candidate.id] = f"{message.get('worker', '')} ({where})"
                 events.start(entry)
 
     try:
@@ -171,6 +219,7 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
                                     f"run the batch again to retry: {error}")
             except Exception as error:  # cancelled, or lost with the scheduler: the grader's failure
                 entry = failed(job, f"grader failed: {type(error).__name__}: {error}")
+            entry.worker = places.get(job.candidate.id, entry.worker)
             finished(entry)
     except BaseException:
         client.cancel(list(waiting))  # a job already running on a worker finishes there; its result stays whole
@@ -183,6 +232,7 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
 
 _CLUSTER: dict[tuple[str, str], Assignment] = {}  # the assignment of the batch this worker now grades
 _CLUSTER_LOCK = threading.Lock()
+_SLOTS: dict[tuple[str, str], queue.Queue[str] | None] = {}  # the GPU slots of the batch this worker grades
 _CLUSTER_LOCAL = threading.local()
 
 
@@ -194,12 +244,44 @@ def _cluster_run(assignment_folder: str, job: Job, sandbox: Sandbox, data: DataC
     from distributed import get_worker
 
     worker = get_worker()
-    worker.log_event(topic, {"id": job.candidate.id, "worker": str(worker.address), "host": socket.gethostname()})
+    worker.log_event(topic, {"id": job.candidate.id, "worker": str(worker.address), "host": socket.gethostname(),
+                             "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
     with _CLUSTER_LOCK:
         assignment = _CLUSTER.get((assignment_folder, run))
         if assignment is None:
             _CLUSTER.clear()
             assignment = _CLUSTER[(assignment_folder, run)] = load_assignment(assignment_folder)
+    slots = _gpu_slots(assignment_folder, run, assignment, job.options)
+    if slots is None:
+        return _run_in_thread_sandbox(job, assignment, sandbox, data, run_job)
+    gpus = slots.get()  # waits while the worker's GPUs are full
+    try:
+        job = replace(job, options=replace(job.options, gpus=gpus))
+        return _run_in_thread_sandbox(job, assignment, sandbox, data, run_job)
+    finally:
+        slots.put(gpus)
+
+
+def _gpu_slots(assignment_folder: str, run: str, assignment: Assignment,
+               options: GradeOptions) -> queue.Queue[str] | None:
+    """This worker's GPU slots for the batch ``run``, shared by its threads: each grading
+    takes one (the devices its kernel sees) and gives it back. None: no GPU placement."""
+    with _CLUSTER_LOCK:
+        key = (assignment_folder, run)
+        if key not in _SLOTS:
+            _SLOTS.clear()
+            found = _slots_for(assignment.rubric.limits, options)
+            pool: queue.Queue[str] | None = None
+            if found is not None:
+                pool = queue.Queue()
+                for slot in found:
+                    pool.put(slot)
+            _SLOTS[key] = pool
+        return _SLOTS[key]
+
+
+def _run_in_thread_sandbox(job: Job, assignment: Assignment, sandbox: Sandbox, data: DataContext | None,
+                           run_job: Callable[..., BatchEntry]) -> BatchEntry:
     mine = getattr(_CLUSTER_LOCAL, "sandbox", None)
     if mine is None or type(mine) is not type(sandbox):
         sandbox.check()  # claims a sandbox user no other worker on this host uses

@@ -44,17 +44,27 @@ def progress_every() -> float:
     return every
 
 
+def place(entry: BatchEntry) -> str:
+    """Where a submission runs on a cluster, shortly: ``node7, Slurm job 123`` from the
+    worker ``tcp://10.0.0.7:4242 (node7, Slurm job 123)``; empty on this machine."""
+    worker = entry.worker
+    if worker.endswith(")") and " (" in worker:
+        return worker[worker.index(" (") + 2:-1]
+    return worker
+
+
 def finished_line(entry: BatchEntry) -> str | None:
     """The line (rich markup) for a finished submission; None for one skipped."""
     if entry.status is EntryStatus.SKIPPED:
         return None
+    where = f" on {place(entry)}" if entry.worker else ""
     if entry.status is EntryStatus.ERROR:
-        return f"[magenta]✗ {entry.id}[/]: {entry.message}"
+        return f"[magenta]✗ {entry.id}[/]{where}: {entry.message}"
     totals = entry.totals
     note = f"  [yellow]{entry.message}[/]" if entry.message else ""
     bonus = f" + {totals['bonus_points']:g} bonus" if "bonus_points" in totals else ""
     return f"[green]✓[/] {entry.id}: {totals['auto_points']:g} / {totals['auto_max']:g} automatic{bonus} " \
-           f"({entry.seconds:.1f} s){note}"
+           f"({entry.seconds:.1f} s{where}){note}"
 
 
 def clock(seconds: float) -> str:
@@ -74,6 +84,7 @@ class Tally(BatchEvents):
         self.finished = 0  # graded (or failed) in this run
         self.done_count = 0  # finished or skipped
         self.running: list[str] = []
+        self.places: dict[str, str] = {}  # on a cluster: where each running submission is graded
         self.refusals: list[str] = []
         self.began = time.monotonic()
         self.estimate: tuple[float, float] | None = None  # (when, seconds left then), from the last finish
@@ -103,7 +114,10 @@ class Tally(BatchEvents):
         self.say(f"[red]input problem:[/] {text}; not graded")
 
     def start(self, entry: BatchEntry) -> None:
+        if entry.id in self.running:  # started again elsewhere: its worker was lost
+            self.running.remove(entry.id)
         self.running.append(entry.id)
+        self.places[entry.id] = place(entry)
 
     def done(self, entry: BatchEntry) -> None:
         if entry.id in self.running:
@@ -119,7 +133,8 @@ class Tally(BatchEvents):
             self.say(line)
 
     def running_names(self) -> str:
-        shown = ", ".join(self.running[:3])
+        shown = ", ".join(f"{name} on {self.places[name]}" if self.places.get(name) else name
+                          for name in self.running[:3])
         return shown + (f" +{len(self.running) - 3}" if len(self.running) > 3 else "")
 
 
