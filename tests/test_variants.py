@@ -10,7 +10,7 @@ import yaml
 
 from autograder.authoring.variants import asserted_items, load_variants, proof_options
 from autograder.course.assignment import Assignment
-from autograder.errors import AssignmentError
+from autograder.errors import AssignmentError, UsageError
 
 from .conftest import trivial_copy
 
@@ -37,6 +37,24 @@ def test_a_variant_runs_the_questions_it_names_small_and_the_proof_skips_their_i
     assert options.notebook_parameters(assignment.rubric, None)["SCALE"] == 1
     assert asserted_items(assignment, variant) == {"1", "2a"}  # item 3's question ran small
     assert asserted_items(assignment, None) == {"1", "2a", "3"}  # the reference: every automatic item
+    assert options.questions == ("1", "2")  # the checks of a question run small are not run at all
+
+
+def test_a_grading_of_some_questions_runs_only_their_checks(tmp_path: Path):
+    from autograder.grading.pipeline import GradeOptions, grade_submission
+
+    from .assignments.trivial.solution import write_solution
+
+    assignment = _assignment(tmp_path / "course", [])
+    write_solution(tmp_path / "sub" / "trivial.ipynb")
+    grade = grade_submission(assignment, tmp_path / "sub", options=GradeOptions(questions=("1", "3")),
+                             sandbox="local")
+    by_id = {item.id: item for item in grade.items}
+    assert by_id["1"].status == "passed" and by_id["3"].status == "passed"
+    assert by_id["2a"].status == "not-checked" and by_id["2a"].points is None
+    assert "question 2 was not selected" in by_id["2a"].reason
+    with pytest.raises(UsageError, match="questions"):
+        GradeOptions(questions="1")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

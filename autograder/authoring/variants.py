@@ -111,13 +111,16 @@ def _problems(assignment: Assignment, variant: Variant) -> list[str]:
 def proof_options(assignment: Assignment, variant: Variant) -> GradeOptions:
     """How the course matrix grades a variant: on synthetic data, only the notebooks it
     changes (the others are the reference's, graded on their own), and the questions it
-    names ``small`` at their smallest sizes; its own options last."""
+    names ``small`` at their smallest sizes, their checks not run (nothing is asserted of
+    them); its own options last."""
     options = dict(variant.options)
     smallest: dict[str, Any] = {}
     for question in variant.small:
         smallest.update(assignment.rubric.synthetic.smallest[question])
     parameters = {**smallest, **options.pop("parameters", {})}
-    return GradeOptions(**options, parameters=parameters, synthetic=True, notebooks=touched_notebooks(variant))
+    checked = tuple(q.id for q in assignment.rubric.questions if q.id not in variant.small) if variant.small else ()
+    return GradeOptions(**options, parameters=parameters, synthetic=True, notebooks=touched_notebooks(variant),
+                        questions=checked)
 
 
 def asserted_items(assignment: Assignment, variant: Variant | None) -> set[str]:

@@ -44,6 +44,7 @@ class CheckSession:
     unavailable: dict[str, str] = field(default_factory=dict)  # notebook -> why it cannot be probed
     public_only: bool = False
     only_notebooks: set[str] = field(default_factory=set)  # empty: every notebook of the rubric
+    only_questions: set[str] = field(default_factory=set)  # empty: every question of those notebooks
     data: DataContext | None = None  # datasets: trusted source and the kernels' view
     parameters: dict[str, Any] = field(default_factory=dict)  # what each parameters cell was given
     runs: list[NotebookRun] = field(default_factory=list)
@@ -59,9 +60,12 @@ class CheckSession:
         return rubric.notebook_for(rubric.item(item_id)[0].id)
 
     def in_scope(self, item_id: str) -> bool:
-        """Whether this run grades the item: public if only public, its notebook selected."""
-        item = self.assignment.rubric.item(item_id)[1]
+        """Whether this run grades the item: public if only public, its notebook and its
+        question selected."""
+        question, item = self.assignment.rubric.item(item_id)
         if self.public_only and item.visibility != "public":
+            return False
+        if self.only_questions and question.id not in self.only_questions:
             return False
         return not self.only_notebooks or self.notebook_of(item_id) in self.only_notebooks
 

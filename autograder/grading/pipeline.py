@@ -52,6 +52,7 @@ class GradeOptions:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     public_only: bool = False
     notebooks: tuple[str, ...] = ()  # grade only these of the rubric's notebooks; empty: all
+    questions: tuple[str, ...] = ()  # check only these questions' automatic items (the notebooks still run); empty: all
     data_dir: Path | None = None  # the course's data folder, for assignments that read datasets
     synthetic: bool = False  # without data_dir: grade on synthetic stand-ins
     synthetic_scale: str | None = None  # None: the rubric's
@@ -82,6 +83,8 @@ class GradeOptions:
                 self._refuse("parameters", key, "a parameters cell sets Python names")
         if isinstance(self.notebooks, str):
             self._refuse("notebooks", self.notebooks, "expected a tuple of notebook names")
+        if isinstance(self.questions, str):
+            self._refuse("questions", self.questions, "expected a tuple of question ids")
 
     def _refuse(self, name: str, value: object, problem: str) -> None:
         raise UsageError(f"{self.names.get(name, f'GradeOptions.{name}')} {value!r}: {problem}")
@@ -226,6 +229,7 @@ def start(
         unavailable=dict(checked.unavailable),
         public_only=options.public_only,
         only_notebooks=set(options.notebooks),
+        only_questions=set(options.questions),
         findings=list(checked.findings),
         data=data,
         parameters=parameters,

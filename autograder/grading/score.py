@@ -114,6 +114,9 @@ def _score_item(
         notebook = session.notebook_of(item.id)
         if session.only_notebooks and notebook not in session.only_notebooks:
             return _blank(item, question.id, Status.NOT_CHECKED, f"not part of this check ({notebook} was not given)")
+        if session.only_questions and question.id not in session.only_questions:
+            return _blank(item, question.id, Status.NOT_CHECKED,
+                          f"not part of this check (question {question.id} was not selected)")
         return _blank(item, question.id, Status.NOT_CHECKED, "checked by markers only")
     grade = _score_auto(item, outcomes, measured)
     grade.question = question.id
