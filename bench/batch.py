@@ -11,9 +11,12 @@ included.
 
 The Dask row counts from the batch's start, with the workers already running (their start
 is the cluster's, not the batch's), started without Dask's statistical profiler; the target
-is at least 0.9x the local pool's rate.
+is at least 0.9x the local pool's rate. With --slurm, a row for the same batch graded with
+``--cluster slurm`` on this machine's Slurm (``.ci/slurm-up`` starts a one-node one), as
+many one-CPU worker jobs as the largest pool; the jobs' queueing and start are the batch's
+own here, so they are counted.
 
-    python bench/batch.py [--submissions 40] [--workers 1 2] [--dask]
+    python bench/batch.py [--submissions 40] [--workers 1 2] [--dask] [--slurm]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dask", action="store_true", help="also grade on a local Dask cluster (needs distributed)")
+    parser.add_argument("--slurm", action="store_true", help="also grade with --cluster slurm (needs a running Slurm)")
     args = parser.parse_args()
 
     from autograder.course.assignment import load_assignment
@@ -87,6 +91,13 @@ def main() -> None:
                 dask = timed(f"Dask, {size} worker(s)", cluster=address)
             print(f"Dask with {size} workers against the local pool of {size}: {dask / rates[size]:.2f}x "
                   "(target: at least 0.9x)")
+        if args.slurm:
+            size = max(args.workers)
+            config = folder / "cluster.yaml"
+            config.write_text(f"slurm:\n  jobs: {size}\n  cores: 1\n  memory: 1GB\n  host: 127.0.0.1\n",
+                              encoding="utf-8")
+            slurm = timed(f"Slurm, {size} worker job(s)", cluster="slurm", cluster_config=config)
+            print(f"Slurm with {size} worker jobs against the local pool of {size}: {slurm / rates[size]:.2f}x")
 
 
 @contextlib.contextmanager

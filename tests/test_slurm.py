@@ -90,7 +90,7 @@ def test_a_moodle_batch_on_slurm_gets_the_grades_of_the_local_pool(tmp_path: Pat
     batch = download(tmp_path, TRIVIAL_CELLS, WRONG, TRIVIAL_CELLS, WRONG)
     local = grade_batch(load_assignment(TRIVIAL), [batch], out_dir=tmp_path / "local", workers=2,
                         sandbox=LocalSandbox(), options=GradeOptions(gpus="none"))
-    out = tmp_path / "slurm"
+    out = tmp_path / "results on slurm"  # a space in the path: the job logs are still written
     done = run_cli("grade", TRIVIAL, batch, "-o", out, "--cluster", "slurm", "--cluster-config", slurm,
                    "--sandbox", "local", "--gpus", "none")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -203,15 +203,17 @@ def test_a_worker_job_grades_as_many_at_once_as_its_gpus_hold():
 def test_the_worker_job_asks_slurm_for_what_the_settings_say(tmp_path: Path):
     from dask_jobqueue.slurm import SLURMJob
 
+    tmp_path = tmp_path / "results of week 3"
+
     settings = SlurmSettings(queue="gpu", account="course", walltime="02:00:00", cores=8, memory="32GB", gpus=2,
                              gpu_memory_gb=80, python="/opt/grader/bin/python", directives=["--qos=normal"],
                              prologue=["module load cuda"])
-    options = job_options(settings, gradings=8, log_dir=tmp_path)
+    options = job_options(settings, gradings=8, log_dir=tmp_path)  # a path with a space in it
     script = SLURMJob(scheduler="tcp://127.0.0.1:8786", name="w", **{
         key: value for key, value in options.items() if key != "scheduler_options"}).job_script()
     for line in ("#SBATCH -p gpu", "#SBATCH -A course", "#SBATCH -t 02:00:00", "#SBATCH --cpus-per-task=8",
                  "#SBATCH --mem=30G", "#SBATCH --gres=gpu:2", "#SBATCH --qos=normal", f"#SBATCH -J {JOB_NAME}",
-                 f"#SBATCH -o {tmp_path}/{JOB_NAME}-%J.out", "module load cuda",
+                 f'#SBATCH --output="{tmp_path}/{JOB_NAME}-%j.out"', "module load cuda",
                  "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"):
         assert line in script.splitlines(), (line, script)
     command = script.splitlines()[-1]

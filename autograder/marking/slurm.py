@@ -84,7 +84,12 @@ def gradings_per_worker(settings: SlurmSettings, limits: Limits) -> int:
 
 def job_options(settings: SlurmSettings, *, gradings: int, log_dir: Path) -> dict[str, Any]:
     """``SLURMCluster``'s arguments for these settings."""
-    directives = [*settings.directives]
+    if any(char in str(log_dir) for char in '"\n'):
+        raise UsageError(f"{log_dir}: a results folder whose path holds a double quote or a line break cannot "
+                         "take Slurm's job logs; choose another")
+    # quoted: a marker's results folder may have spaces in its path
+    directives = [f'--output="{log_dir}/{JOB_NAME}-%j.out"', f'--error="{log_dir}/{JOB_NAME}-%j.err"',
+                  *settings.directives]
     if settings.gpus:
         directives.append(f"--gres=gpu:{settings.gpus}")
     scheduler: dict[str, Any] = {"dashboard_address": None}
@@ -99,7 +104,6 @@ def job_options(settings: SlurmSettings, *, gradings: int, log_dir: Path) -> dic
         "processes": 1,
         "memory": settings.memory,
         "job_name": JOB_NAME,
-        "log_directory": str(log_dir),
         "job_extra_directives": directives,
         # Dask's statistical profiler costs a few percent of every grading
         "job_script_prologue": [*settings.prologue, "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"],
