@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections import defaultdict
@@ -274,3 +275,20 @@ def test_a_cluster_worker_shares_its_gpus_among_its_gradings_and_one_that_cannot
         with pytest.raises(UsageError, match="(?s)1 of the cluster's 1 worker.*needs 90 GB of GPU memory"):
             check_gpus(client, big, GradeOptions(), note=notes.append)
         check_gpus(client, big, GradeOptions(gpus="none"), note=notes.append)  # no GPU asked: nothing to refuse
+
+
+def test_inside_a_slurm_job_only_its_gpus_are_shared_out():
+    from autograder.marking.gpus import allocated
+
+    node = [Device("0", 80.0), Device("1", 80.0), Device("2", 40.0), Device("3", 40.0)]
+    job = {"SLURM_JOB_ID": "88123", "CUDA_VISIBLE_DEVICES": "2,3"}
+    assert allocated(node, {}) == node  # not in a Slurm job: the machine's
+    assert allocated(node, {"SLURM_JOB_ID": "1"}) == node  # a job given no GPU setting at all
+    assert allocated(node, job) == [Device("2", 40.0), Device("3", 40.0)]  # the node's others are not ours
+    # cgroups hide the others and nvidia-smi numbers the visible ones from 0: matched by position
+    assert allocated([Device("0", 40.0), Device("1", 40.0)], {**job, "CUDA_VISIBLE_DEVICES": "0,1"}) == [
+        Device("0", 40.0), Device("1", 40.0)]
+    assert allocated([Device("0", 80.0)], {**job, "CUDA_VISIBLE_DEVICES": "3"}) == [Device("3", 80.0)]
+    assert allocated([], job) == [Device("2", math.inf), Device("3", math.inf)]  # no nvidia-smi: whole GPUs
+    assert allocated(node, {**job, "CUDA_VISIBLE_DEVICES": ""}) == []  # a job without GPUs
+    assert slots(allocated(node, job), Need(20.0)) == [("2",), ("3",), ("2",), ("3",)]

@@ -4,7 +4,8 @@ A rubric declares what one grading needs from the GPUs (``limits.gpu_memory_gb``
 ``limits.gpu_count``, see ``autograder.course.rubric.Limits``); this module turns that
 into placements, and nothing here starts a process:
 
-- ``inventory()``: the machine's GPUs and their total memory.
+- ``inventory()``: the machine's GPUs and their total memory; ``allocated()``: those of
+  the Slurm job the grader runs in, if any.
 - ``need_of(limits)``: a rubric's ``Need``.
 - ``slots(devices, need)``: the workers a local pool runs when every job has the same
   need (one batch grades one assignment): each slot is the devices its kernel sees.
@@ -28,7 +29,9 @@ Device indices are the driver's (``nvidia-smi``'s, which NVML, Docker's device r
 and ``resources.gpu_count()``'s device nodes /dev/nvidia0, 1, ... follow), not CUDA's
 renumbering: like ``gpu_count()``, ``inventory()`` ignores the grader's own
 ``CUDA_VISIBLE_DEVICES`` and does not import torch, so the grader sees the whole machine
-and never initialises CUDA itself. ``gpu_count()`` counts device nodes; ``inventory()``
+and never initialises CUDA itself. The exception is a grader inside a Slurm job given
+GPUs (a cluster's worker job, or a marker's interactive job): Slurm's
+``CUDA_VISIBLE_DEVICES`` names the job's devices, and only those are shared out. ``gpu_count()`` counts device nodes; ``inventory()``
 needs the memory, so it asks ``nvidia-smi``; where that is missing or fails it finds no
 GPU (set ``AUTOGRADER_GPUS`` to describe the machine instead).
 """
@@ -116,6 +119,26 @@ def inventory(environ: Mapping[str, str] | None = None) -> list[Device]:
     if done.returncode != 0:
         return []
     return parse_query(done.stdout)
+
+
+def allocated(devices: Sequence[Device], environ: Mapping[str, str] | None = None) -> list[Device]:
+    """Inside a Slurm job given GPUs, only the job's: Slurm sets ``CUDA_VISIBLE_DEVICES`` to
+    the devices CUDA is to use there, whether or not its cgroups hide the node's others
+    (then ``nvidia-smi`` may number the visible ones from 0). Those indices are what the
+    kernels are given; each device's memory is the inventory's of that index, else of the
+    device in the same position (the same count seen), else the smallest (a whole GPU when
+    the inventory is empty). Anywhere else, ``devices`` as they are."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("SLURM_JOB_ID") or "CUDA_VISIBLE_DEVICES" not in environ:
+        return list(devices)
+    tokens = [token.strip() for token in environ["CUDA_VISIBLE_DEVICES"].split(",") if token.strip()]
+    by_index = {device.index: device for device in devices}
+    if all(token in by_index for token in tokens):
+        return [by_index[token] for token in tokens]
+    if len(devices) == len(tokens):
+        return [Device(token, device.memory_gb) for token, device in zip(tokens, devices, strict=True)]
+    smallest = min((device.memory_gb for device in devices), default=math.inf)
+    return [Device(token, smallest) for token in tokens]
 
 
 def parse_environment(text: str) -> list[Device]:
@@ -266,12 +289,15 @@ def worker_slots(limits: Limits, name: str = "each grading") -> list[tuple[str, 
     need = need_of(limits)
     if limits.gpus.strip().lower() != "auto" or need.count == 0:
         return []
-    devices = inventory()
+    found_devices = inventory()
+    devices = allocated(found_devices)  # in a Slurm job, only its GPUs
     if not devices:
-        if not gpu_count():
+        if found_devices or not gpu_count():
             return []
         # device nodes without nvidia-smi: their memory is unknown, each is a whole GPU
         return slots([Device(str(i), math.inf) for i in range(gpu_count())], Need(None, need.count))
+    if math.inf in (device.memory_gb for device in devices):  # a Slurm job's GPUs of unknown memory
+        return slots(devices, Need(None, need.count))
     found = slots(devices, need)
     if not found:
         check_fits(devices, name, need)
