@@ -170,3 +170,28 @@ def test_a_submission_whose_workers_all_die_is_the_graders_error(tmp_path: Path,
     assert "not the student's" in entry.message
     folder = tmp_path / "out" / entry.id
     assert (folder / ERROR_FILE).exists() and not (folder / GRADE_FILE).exists()  # graded again by the next run
+
+
+def test_progress_says_where_each_submission_runs_on_a_cluster():
+    import io
+
+    from rich.console import Console
+
+    from autograder.marking.batch import EntryStatus
+    from autograder.marking.progress import LogEvents, place
+
+    console = Console(file=io.StringIO(), width=200)
+    events = LogEvents(console, "grading trivial", every=3600)
+    events.begin(3, 3)
+    here = BatchEntry("alice", Path("a"), EntryStatus.RUNNING)
+    there = BatchEntry("bob", Path("b"), EntryStatus.RUNNING, worker="tcp://10.0.0.7:4242 (node7, Slurm job 88123)")
+    assert place(here) == "" and place(there) == "node7, Slurm job 88123"
+    events.start(here)
+    events.start(there)
+    assert "2 running (alice, bob on node7, Slurm job 88123)" in events.status()
+    events.start(there)  # its worker was lost and it started again elsewhere: still one of the running
+    assert "2 running" in events.status()
+    there.status, there.totals, there.seconds = EntryStatus.GRADED, {"auto_points": 7.0, "auto_max": 9.0}, 2.5
+    events.done(there)
+    events.close()
+    assert "✓ bob: 7 / 9 automatic (2.5 s on node7, Slurm job 88123)" in console.file.getvalue()

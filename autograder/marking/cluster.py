@@ -215,7 +215,8 @@ def clustered(assignment: Assignment, jobs: list[Job], *, sandbox: Sandbox, data
             except (AssignmentError, KeyboardInterrupt):
                 raise
             except KilledWorker as error:
-                entry = failed(job, "the Dask workers grading it died (the grader's failure, not the student's); "
+                entry = failed(job, "the Dask workers grading it died (the grader's failure, not the student's; "
+                                    "on Slurm, a worker job's walltime shorter than one grading ends it too); "
                                     f"run the batch again to retry: {error}")
             except Exception as error:  # cancelled, or lost with the scheduler: the grader's failure
                 entry = failed(job, f"grader failed: {type(error).__name__}: {error}")
