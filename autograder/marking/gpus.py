@@ -31,9 +31,10 @@ renumbering: like ``gpu_count()``, ``inventory()`` ignores the grader's own
 ``CUDA_VISIBLE_DEVICES`` and does not import torch, so the grader sees the whole machine
 and never initialises CUDA itself. The exception is a grader inside a Slurm job given
 GPUs (a cluster's worker job, or a marker's interactive job): Slurm's
-``CUDA_VISIBLE_DEVICES`` names the job's devices, and only those are shared out. ``gpu_count()`` counts device nodes; ``inventory()``
-needs the memory, so it asks ``nvidia-smi``; where that is missing or fails it finds no
-GPU (set ``AUTOGRADER_GPUS`` to describe the machine instead).
+``CUDA_VISIBLE_DEVICES`` names the job's devices, and only those are shared out.
+``gpu_count()`` counts device nodes; ``inventory()`` needs the memory, so it asks
+``nvidia-smi``; where that is missing or fails it finds no GPU (set ``AUTOGRADER_GPUS`` to
+describe the machine instead).
 """
 
 from __future__ import annotations
