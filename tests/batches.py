@@ -56,3 +56,16 @@ def assert_complete(out: Path, ids: list[str], *, also: tuple[str, ...] = ()) ->
     for name in ids:
         assert json.loads((out / name / GRADE_FILE).read_text(encoding="utf-8"))["submission"] == name
         assert not (out / name / ERROR_FILE).exists()
+
+
+def assert_lost_once(entries: list[BatchEntry], recorder: Recorder, lost: str,
+                     like: str) -> dict[str, dict[str, float]]:
+    """Every submission graded, ``lost`` whole (as ``like``, its twin) though its first try's
+    worker was lost: it started twice, every other once, and each finished once. The totals."""
+    assert [e.status for e in entries] == ["graded"] * len(entries), [e.message for e in entries]
+    graded = totals(entries)
+    assert graded[lost] == graded[like]  # graded whole, not as the lost try left it
+    starts = [e.id for e in recorder.started]
+    assert starts.count(lost) == 2 and all(starts.count(i) == 1 for i in graded if i != lost)
+    assert sorted(recorder.done_ids) == sorted(graded)
+    return graded

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import multiprocessing
 import os
 import shutil
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -96,6 +97,16 @@ class Job:
     options: GradeOptions
 
 
+#: Opens the client of a cluster for a number of jobs to grade (only then is it reached, or
+#: are its Slurm jobs queued: a rerun with nothing left to grade starts nothing).
+ClusterClient = Callable[[int], contextlib.AbstractContextManager[Any]]
+
+
+def _connect(connect: Callable[[str], contextlib.AbstractContextManager[Any]], address: str,
+             jobs: int) -> contextlib.AbstractContextManager[Any]:
+    return connect(address)  # a running cluster's size is its own
+
+
 def default_workers(limits: Limits | None = None) -> int:
     """As many jobs as the GPUs hold by the rubric's need: one per GPU, or several on one
     GPU when the rubric declares ``gpu_memory_gb`` and theirs fit; one at a time without
@@ -156,22 +167,21 @@ def grade_batch(
     sandbox = as_sandbox(sandbox)
     limits = options.limits(assignment.rubric.limits)
     workers = workers or (1 if address is not None else default_workers(limits))  # a cluster's workers decide
-    # the cluster is reached (or its Slurm jobs queued) only once there is something to grade
-    cluster_client: contextlib.AbstractContextManager[Any] | None = None
+    cluster_client: ClusterClient | None = None
     if address == "slurm":
         from .slurm import load_settings, slurm_client
 
         settings = load_settings(assignment.rubric.slurm, cluster_config)
-        cluster_client = slurm_client(settings, limits, out_dir=out_dir, note=events.note)
+        cluster_client = functools.partial(slurm_client, settings, limits, out_dir=out_dir, note=events.note)
     elif address is not None:
-        cluster_client = connect(address)
+        cluster_client = functools.partial(_connect, connect, address)
     sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts (or queues a job)
     return _grade_batch(assignment, paths, out_dir=out_dir, options=options, regrade=regrade, sandbox=sandbox,
                         workers=workers, cluster_client=cluster_client, events=events, needed=needed)
 
 
 def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, options: GradeOptions, regrade: bool,
-                 sandbox: Sandbox, workers: int, cluster_client: contextlib.AbstractContextManager[Any] | None,
+                 sandbox: Sandbox, workers: int, cluster_client: ClusterClient | None,
                  events: BatchEvents, needed: list[str]) -> list[BatchEntry]:
     from .cluster import SCRATCH, temp_under
 
@@ -195,7 +205,7 @@ def _grade_batch(assignment: Assignment, paths: list[Path], *, out_dir: Path, op
 
 
 def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, options: GradeOptions, regrade: bool,
-                  sandbox: Sandbox, workers: int, cluster_client: contextlib.AbstractContextManager[Any] | None,
+                  sandbox: Sandbox, workers: int, cluster_client: ClusterClient | None,
                   events: BatchEvents, needed: list[str],
                   scratch_root: Path | None) -> list[BatchEntry]:
     from .cluster import clustered, temp_under
@@ -241,7 +251,7 @@ def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, opti
                 shared = [out_dir, assignment.folder, *intake.scratch()]
                 if data is not None:
                     shared += [data.source, data.view]
-                with cluster_client as client:
+                with cluster_client(len(jobs)) as client:
                     clustered(assignment, jobs, sandbox=sandbox, data=data, client=client, shared=shared,
                               events=events, finished=finished, pending=_pending, failed=_failed, run_job=run_job)
             elif workers <= 1 or len(jobs) == 1:

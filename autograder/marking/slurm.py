@@ -127,10 +127,11 @@ def check_job(script: str) -> None:
 
 
 @contextlib.contextmanager
-def slurm_client(settings: SlurmSettings, limits: Limits, *, out_dir: Path,
+def slurm_client(settings: SlurmSettings, limits: Limits, jobs: int, *, out_dir: Path,
                  note: Callable[[str], None] = print) -> Iterator[Any]:
-    """A Dask client whose workers are Slurm jobs, at least one of them started; the jobs
-    are cancelled when the block ends."""
+    """A Dask client whose workers are Slurm jobs, at least one of them started: as many as
+    the settings say, fewer when ``jobs`` submissions need fewer. The jobs are cancelled
+    when the block ends."""
     if shutil.which("sbatch") is None:
         raise UsageError("--cluster slurm needs Slurm's commands (sbatch, squeue) on this machine's PATH: run the "
                          "grader on a login node of the cluster")
@@ -142,6 +143,7 @@ def slurm_client(settings: SlurmSettings, limits: Limits, *, out_dir: Path,
         raise UsageError("--cluster slurm needs dask-jobqueue and distributed: "
                          "pip install dask-jobqueue distributed") from None
     gradings = gradings_per_worker(settings, limits)
+    workers = max(1, min(settings.jobs, math.ceil(jobs / gradings)))
     log_dir = out_dir.resolve() / LOGS
     log_dir.mkdir(parents=True, exist_ok=True)
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
@@ -149,11 +151,11 @@ def slurm_client(settings: SlurmSettings, limits: Limits, *, out_dir: Path,
     try:
         check_job(cluster.job_script())
         # adapt, not scale: a job that ends (walltime, pre-emption, node failure) is replaced
-        cluster.adapt(minimum=settings.jobs, maximum=settings.jobs)
+        cluster.adapt(minimum=workers, maximum=workers)
         client = Client(cluster, set_as_default=False)
         try:
             where = f"partition {settings.queue}" if settings.queue else "the default partition"
-            note(f"asked Slurm for {settings.jobs} worker job(s) on {where} ({settings.cores} CPUs, "
+            note(f"asked Slurm for {workers} worker job(s) on {where} ({settings.cores} CPUs, "
                  f"{settings.memory}, {settings.gpus} GPU(s), {gradings} grading(s) at once each); "
                  f"their logs: {log_dir}")
             try:
