@@ -73,15 +73,18 @@ def slurm(tmp_path: Path) -> Path:
     return config
 
 
-def _our_jobs() -> list[str]:
-    done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-o", "%i %T"], capture_output=True, text=True,
-                          timeout=30, check=True)
-    return done.stdout.split("\n")[:-1]
+def _jobs_of(out: Path) -> list[str]:
+    """The queued or running Slurm jobs of the batch graded into ``out``: those whose log is
+    under its ``.slurm`` (tests running at once queue jobs of the same name)."""
+    done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-O", "JobID:20,STDOUT:2000"], capture_output=True,
+                          text=True, timeout=30, check=True)
+    logs = str((out / LOGS).resolve())
+    return [line.split()[0] for line in done.stdout.splitlines() if line[20:].strip().startswith(logs)]
 
 
-def _no_jobs_left() -> list[str]:
+def _no_jobs_left(out: Path) -> list[str]:
     deadline = time.monotonic() + 30  # cancelled jobs leave the queue within seconds
-    while (left := _our_jobs()) and time.monotonic() < deadline:
+    while (left := _jobs_of(out)) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
 
@@ -106,7 +109,7 @@ def test_a_moodle_batch_on_slurm_gets_the_grades_of_the_local_pool(tmp_path: Pat
               if line.startswith("✓") and "Slurm job " in line}
     assert ran_on and ran_on <= jobs, done.stdout
     assert "asked Slurm for 2 worker job(s)" in done.stdout
-    assert _no_jobs_left() == []  # the command cancels its worker jobs when it ends
+    assert _no_jobs_left(out) == []  # the command cancels its worker jobs when it ends
     # a rerun resumes: nothing is graded again, and no job is queued for it
     logs = sorted((out / LOGS).iterdir())
     again = run_cli("grade", TRIVIAL, batch, "-o", out, "--cluster", "slurm", "--cluster-config", slurm,
@@ -150,7 +153,7 @@ def test_a_worker_job_cancelled_mid_submission_is_replaced_and_the_submission_gr
     assert_complete(tmp_path / "out", list(graded), also=(LOGS,))
     when = json.loads((tmp_path / "out" / slow / GRADE_FILE).read_text(encoding="utf-8"))["graded_at"]
     assert when >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(cancelled[0][1]))
-    assert _no_jobs_left() == []
+    assert _no_jobs_left(tmp_path / "out") == []
 
 
 def test_what_slurm_refuses_is_said_before_any_job_is_queued(tmp_path: Path, slurm: Path):
@@ -160,7 +163,7 @@ def test_what_slurm_refuses_is_said_before_any_job_is_queued(tmp_path: Path, slu
         grade_batch(load_assignment(TRIVIAL), [batch], out_dir=tmp_path / "out", cluster="slurm",
                     cluster_config=slurm, sandbox=LocalSandbox(), options=GradeOptions(gpus="none"))
     assert "invalid partition" in str(refused.value).lower() and "#SBATCH -p no-such-partition" in str(refused.value)
-    assert _our_jobs() == []
+    assert _jobs_of(tmp_path / "out") == []
     assert not (tmp_path / "out" / "Student_00_100").exists()
 
 
