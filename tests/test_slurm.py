@@ -167,6 +167,25 @@ def test_what_slurm_refuses_is_said_before_any_job_is_queued(tmp_path: Path, slu
     assert not (tmp_path / "out" / "Student_00_100").exists()
 
 
+def test_jobs_that_never_start_are_reported_while_waiting_then_given_up(tmp_path: Path, slurm: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    from autograder.marking import slurm as slurm_module
+
+    monkeypatch.setattr(slurm_module, "WAIT_NOTE_S", 1.0)
+    # jobs Slurm holds back for an hour, as a busy queue would
+    held = CONFIG.replace("start_timeout_s: 180", "start_timeout_s: 4") + "  directives: [--begin=now+3600]\n"
+    slurm.write_text(held, encoding="utf-8")
+    recorder = Recorder()
+    with pytest.raises(UsageError, match="no Slurm worker job started within 4 s") as refused:
+        grade_batch(load_assignment(TRIVIAL), [download(tmp_path, TRIVIAL_CELLS)], out_dir=tmp_path / "out",
+                    cluster="slurm", cluster_config=slurm, sandbox=LocalSandbox(), options=GradeOptions(gpus="none"),
+                    events=recorder)
+    assert "PENDING (BeginTime)" in str(refused.value) and str(tmp_path / "out" / LOGS) in str(refused.value)
+    waiting = [text for text in recorder.notes if text.startswith("waiting for a Slurm worker job to start: ")]
+    assert waiting and "PENDING (BeginTime)" in waiting[0], recorder.notes
+    assert _no_jobs_left(tmp_path / "out") == []  # given up: its jobs are cancelled, not left in the queue
+
+
 # -- without Slurm
 
 

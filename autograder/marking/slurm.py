@@ -21,6 +21,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ LOGS = ".slurm"  # under the results folder: the worker jobs' output
 JOB_NAME = "autograder"
 ALLOWED_FAILURES = 1  # a submission whose worker is lost is graded once more, elsewhere, then is the grader's error
 TEST_TIMEOUT_S = 60
+WAIT_NOTE_S = 60  # while no worker job has started, where they are is said this often
 
 
 def load_settings(base: SlurmSettings, config: Path | None) -> SlurmSettings:
@@ -92,7 +94,7 @@ def job_options(settings: SlurmSettings, *, gradings: int, log_dir: Path) -> dic
                   *settings.directives]
     if settings.gpus:
         directives.append(f"--gres=gpu:{settings.gpus}")
-    scheduler: dict[str, Any] = {"dashboard_address": None}
+    scheduler: dict[str, Any] = {"dashboard_address": ":0"}  # a free port: no clash with another user's
     if settings.host:
         scheduler["host"] = settings.host
     return {
@@ -155,15 +157,13 @@ def slurm_client(settings: SlurmSettings, limits: Limits, jobs: int, *, out_dir:
         client = Client(cluster, set_as_default=False)
         try:
             where = f"partition {settings.queue}" if settings.queue else "the default partition"
+            if settings.gpus == 0 and limits.gpu_memory_gb is not None and gpu_pool.need_of(limits).count:
+                note(f"the rubric declares {limits.gpu_memory_gb:g} GB of GPU memory a grading, but the worker jobs "
+                     "ask for no GPU (slurm.gpus): the kernels run on CPUs")
             note(f"asked Slurm for {workers} worker job(s) on {where} ({settings.cores} CPUs, "
                  f"{settings.memory}, {settings.gpus} GPU(s), {gradings} grading(s) at once each); "
                  f"their logs: {log_dir}")
-            try:
-                client.wait_for_workers(1, timeout=settings.start_timeout_s)
-            except TimeoutError:
-                raise UsageError(f"no Slurm worker job started within {settings.start_timeout_s:g} s "
-                                 f"(slurm.start_timeout_s); the jobs:\n{_queue_state()}\n"
-                                 f"their logs are in {log_dir}") from None
+            _wait_for_a_worker(client, settings.start_timeout_s, log_dir, note)
             yield client
         finally:
             client.close()
@@ -171,10 +171,32 @@ def slurm_client(settings: SlurmSettings, limits: Limits, jobs: int, *, out_dir:
         cluster.close()
 
 
-def _queue_state() -> str:
+def _wait_for_a_worker(client: Any, timeout_s: float, log_dir: Path, note: Callable[[str], None]) -> None:
+    """Until a worker job has started, saying every ``WAIT_NOTE_S`` where the jobs are
+    (a busy queue can hold them for hours); a ``UsageError`` past ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            client.wait_for_workers(1, timeout=max(0.1, min(WAIT_NOTE_S, left)))
+            return
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise UsageError(f"no Slurm worker job started within {timeout_s:g} s (slurm.start_timeout_s); "
+                                 f"the jobs: {queue_state(log_dir)}; their logs are in {log_dir}") from None
+            note(f"waiting for a Slurm worker job to start: {queue_state(log_dir)}")
+
+
+def queue_state(log_dir: Path) -> str:
+    """``88123 PENDING (Priority), 88124 PENDING (Resources)``: this batch's worker jobs in
+    Slurm's queue, known by their logs' folder (another batch's jobs share the name)."""
     try:
-        done = subprocess.run(["squeue", "--me", "--name", JOB_NAME, "-o", "%i %T %r"], capture_output=True,
-                              text=True, timeout=TEST_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-O", "JobID:20,State:20,Reason:40,STDOUT:4000"],
+                              capture_output=True, text=True, timeout=TEST_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
         return f"(squeue failed: {error})"
-    return (done.stdout or done.stderr).strip() or "(none)"
+    if done.returncode != 0:
+        return f"(squeue failed: {(done.stderr or done.stdout).strip()})"
+    jobs = [f"{line[:20].strip()} {line[20:40].strip()} ({line[40:80].strip()})" for line in done.stdout.splitlines()
+            if line[80:].strip().startswith(str(log_dir))]
+    return ", ".join(jobs) or "none in the queue"
