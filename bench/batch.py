@@ -22,13 +22,10 @@ own here, so they are counted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = ROOT / "tests" / "assignments" / "trivial"
 sys.path.insert(0, str(ROOT))
 from tests.assignments.trivial.solution import CELLS, notebook  # noqa: E402 (the toy assignment's solution)
+from tests.batches import local_dask  # noqa: E402 (a Dask cluster of subprocesses, as the tests start it)
 
 
 def main() -> None:
@@ -87,7 +85,9 @@ def main() -> None:
                 print(f"speed-up with {workers} workers: {rate / base:.2f}x")
         if args.dask:
             size = max(args.workers)
-            with dask_cluster(folder, size) as address:
+            # a grading cluster's workers are best started without Dask's statistical profiler (it samples
+            # the running task's stack every 10 ms: about 7% of a trivial submission's grading time on 2 cores)
+            with local_dask(folder, size, {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}) as address:
                 dask = timed(f"Dask, {size} worker(s)", cluster=address)
             print(f"Dask with {size} workers against the local pool of {size}: {dask / rates[size]:.2f}x "
                   "(target: at least 0.9x)")
@@ -98,44 +98,6 @@ def main() -> None:
                               encoding="utf-8")
             slurm = timed(f"Slurm, {size} worker job(s)", cluster="slurm", cluster_config=config)
             print(f"Slurm with {size} worker jobs against the local pool of {size}: {slurm / rates[size]:.2f}x")
-
-
-@contextlib.contextmanager
-def dask_cluster(folder: Path, workers: int) -> Iterator[str]:
-    """A scheduler and ``workers`` one-thread workers on 127.0.0.1; its address, once all have joined."""
-    from distributed import Client
-
-    file = folder / "scheduler.json"
-    log = open(folder / "dask.log", "wb")  # noqa: SIM115
-
-    # a grading cluster's workers are best started without Dask's statistical profiler (it samples the
-    # running task's stack every 10 ms: about 7% of a trivial submission's grading time on 2 cores)
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
-
-    def start(*argv: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", *argv], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-
-    processes = [start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                       "--dashboard-address", ":0", "--scheduler-file", str(file))]
-    try:
-        processes += [start("distributed.cli.dask_worker", "--scheduler-file", str(file), "--nthreads", "1",
-                            "--no-nanny", "--host", "127.0.0.1", "--dashboard-address", ":0")
-                      for _ in range(workers)]
-        deadline = time.monotonic() + 60
-        while not file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with Client(scheduler_file=str(file), timeout="30s") as client:
-            client.wait_for_workers(workers, timeout=60)
-            yield client.scheduler.address
-    finally:
-        for process in reversed(processes):  # the workers first: one whose scheduler is gone may hang
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""A small Moodle batch of the trivial assignment, and what the cluster tests (Dask and
-Slurm) record and check of a batch graded on workers."""
+"""A small Moodle batch of the trivial assignment, what the cluster tests (Dask and Slurm)
+record and check of a batch graded on workers, and a Dask cluster of subprocesses on this
+machine (for those tests and bench/batch.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import nbformat
@@ -69,3 +76,43 @@ def assert_lost_once(entries: list[BatchEntry], recorder: Recorder, lost: str,
     assert starts.count(lost) == 2 and all(starts.count(i) == 1 for i in graded if i != lost)
     assert sorted(recorder.done_ids) == sorted(graded)
     return graded
+
+
+@contextlib.contextmanager
+def local_dask(folder: Path, workers: int, env: Mapping[str, str]) -> Iterator[str]:
+    """A Dask scheduler on a free port of 127.0.0.1 and ``workers`` one-thread workers without
+    a nanny (a killed worker stays dead), as subprocesses with ``env`` added to theirs, their
+    logs in ``folder``; the scheduler's address once all have joined. All stopped afterwards."""
+    from distributed import Client
+
+    file = folder / "scheduler.json"
+
+    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
+        with open(folder / f"{name}.log", "wb") as log:
+            return subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **env}, start_new_session=True)
+
+    processes = [start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                       "--dashboard-address", ":0", "--scheduler-file", str(file))]
+    try:
+        for number in range(workers):
+            processes.append(start(f"worker-{number}", "distributed.cli.dask_worker", "--scheduler-file", str(file),
+                                   "--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+                                   "--dashboard-address", ":0", "--death-timeout", "30",
+                                   "--local-directory", str(folder / "dask")))
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with Client(scheduler_file=str(file), timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=60)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for process in reversed(processes):  # the workers first: one whose scheduler is gone may hang on SIGTERM
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

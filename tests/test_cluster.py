@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,48 +22,18 @@ from autograder.marking.batch import BatchEntry, grade_batch
 from autograder.marking.cluster import SCRATCH, cluster_address
 from autograder.sandboxes.sandbox import LocalSandbox
 
-from .batches import SLOW, WRONG, Recorder, assert_complete, assert_lost_once, download, totals
+from .batches import SLOW, WRONG, Recorder, assert_complete, assert_lost_once, download, local_dask, totals
 from .conftest import TRIVIAL, TRIVIAL_CELLS, run_cli
 
 distributed = pytest.importorskip("distributed", reason="grading on a cluster needs Dask's 'distributed' package")
 
-def _dask(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # a lost job is run once more
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[str]:
-    """A scheduler on a free port of 127.0.0.1 and two one-thread workers without a nanny
-    (a killed worker stays dead); all three stopped afterwards."""
-    file = tmp_path / "scheduler.json"
-    processes = [_dask("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                       "--dashboard-address", ":0", "--scheduler-file", str(file), log=tmp_path / "scheduler.log")]
-    try:
-        for name in ("a", "b"):
-            processes.append(_dask("distributed.cli.dask_worker", "--scheduler-file", str(file), "--nworkers", "1",
-                                   "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--name", name,
-                                   "--dashboard-address", ":0", "--death-timeout", "30",
-                                   "--local-directory", str(tmp_path / "dask"),
-                                   log=tmp_path / f"worker-{name}.log"))
-        deadline = time.monotonic() + 30
-        while not file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        with distributed.Client(scheduler_file=str(file), timeout="30s") as client:
-            client.wait_for_workers(2, timeout=30)
-            address = client.scheduler.address
+    """A scheduler and two one-thread workers on this machine, without a nanny (a killed
+    worker stays dead); a lost job is run once more."""
+    with local_dask(tmp_path, 2, {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}) as address:
         yield address
-    finally:
-        for process in reversed(processes):  # the workers first: one whose scheduler is gone may hang on SIGTERM
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def test_a_moodle_batch_on_a_cluster_gets_the_grades_of_the_local_pool(tmp_path: Path, cluster: str):
