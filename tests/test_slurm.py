@@ -27,7 +27,7 @@ from autograder.errors import UsageError
 from autograder.grading.pipeline import GradeOptions
 from autograder.grading.report import GRADE_FILE, load_grade
 from autograder.marking.batch import BatchEntry, grade_batch
-from autograder.marking.slurm import JOB_NAME, LOGS, gradings_per_worker, job_options, load_settings
+from autograder.marking.slurm import JOB_NAME, LOGS, gradings_per_worker, job_options, load_settings, queued_jobs
 from autograder.sandboxes.sandbox import LocalSandbox
 
 from .batches import SLOW, WRONG, Recorder, assert_complete, assert_lost_once, download
@@ -74,12 +74,9 @@ def slurm(tmp_path: Path) -> Path:
 
 
 def _jobs_of(out: Path) -> list[str]:
-    """The queued or running Slurm jobs of the batch graded into ``out``: those whose log is
-    under its ``.slurm`` (tests running at once queue jobs of the same name)."""
-    done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-O", "JobID:20,STDOUT:2000"], capture_output=True,
-                          text=True, timeout=30, check=True)
-    logs = str((out / LOGS).resolve())
-    return [line.split()[0] for line in done.stdout.splitlines() if line[20:].strip().startswith(logs)]
+    """The queued or running Slurm jobs of the batch graded into ``out`` (tests running at
+    once queue jobs of the same name)."""
+    return [job for job, _, _ in queued_jobs((out / LOGS).resolve())]
 
 
 def _no_jobs_left(out: Path) -> list[str]:

@@ -102,11 +102,6 @@ class Job:
 ClusterClient = Callable[[int], contextlib.AbstractContextManager[Any]]
 
 
-def _connect(connect: Callable[[str], contextlib.AbstractContextManager[Any]], address: str,
-             jobs: int) -> contextlib.AbstractContextManager[Any]:
-    return connect(address)  # a running cluster's size is its own
-
-
 def default_workers(limits: Limits | None = None) -> int:
     """As many jobs as the GPUs hold by the rubric's need: one per GPU, or several on one
     GPU when the rubric declares ``gpu_memory_gb`` and theirs fit; one at a time without
@@ -158,7 +153,7 @@ def grade_batch(
     assignment.rubric  # noqa: B018 (validated before any work)
     if cluster is not None and workers is not None:
         raise UsageError("give either a number of workers (-j) or a cluster (--cluster), not both")
-    from .cluster import cluster_address, connect
+    from .cluster import cluster_address, connect_for
 
     address = cluster_address(cluster) if cluster is not None else None
     if cluster_config is not None and address != "slurm":
@@ -174,7 +169,7 @@ def grade_batch(
         settings = load_settings(assignment.rubric.slurm, cluster_config)
         cluster_client = functools.partial(slurm_client, settings, limits, out_dir=out_dir, note=events.note)
     elif address is not None:
-        cluster_client = functools.partial(_connect, connect, address)
+        cluster_client = connect_for(address)
     sandbox.check()  # a sandbox that cannot run kernels stops the batch before it starts (or queues a job)
     return _grade_batch(assignment, paths, out_dir=out_dir, options=options, regrade=regrade, sandbox=sandbox,
                         workers=workers, cluster_client=cluster_client, events=events, needed=needed)

@@ -80,6 +80,12 @@ def connect(address: str) -> Iterator[Any]:
         client.close()
 
 
+def connect_for(address: str) -> Callable[[int], contextlib.AbstractContextManager[Any]]:
+    """What opens the running cluster at ``address`` for a batch: its size is its own,
+    whatever the number of jobs."""
+    return lambda jobs: connect(address)
+
+
 @contextlib.contextmanager
 def temp_under(folder: Path | None) -> Iterator[None]:
     """Temporary folders made meanwhile in this process go under ``folder`` (None: where they

@@ -187,16 +187,21 @@ def _wait_for_a_worker(client: Any, timeout_s: float, log_dir: Path, note: Calla
             note(f"waiting for a Slurm worker job to start: {queue_state(log_dir)}")
 
 
-def queue_state(log_dir: Path) -> str:
-    """``88123 PENDING (Priority), 88124 PENDING (Resources)``: this batch's worker jobs in
-    Slurm's queue, known by their logs' folder (another batch's jobs share the name)."""
-    try:
-        done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-O", "JobID:20,State:20,Reason:40,STDOUT:4000"],
-                              capture_output=True, text=True, timeout=TEST_TIMEOUT_S, check=False)
-    except (OSError, subprocess.SubprocessError) as error:
-        return f"(squeue failed: {error})"
+def queued_jobs(log_dir: Path) -> list[tuple[str, str, str]]:
+    """(job id, state, reason) of each of this batch's worker jobs in Slurm's queue, known by
+    their logs' folder (another batch's jobs share the name)."""
+    done = subprocess.run(["squeue", "-h", "--name", JOB_NAME, "-O", "JobID:20,State:20,Reason:40,STDOUT:4000"],
+                          capture_output=True, text=True, timeout=TEST_TIMEOUT_S, check=False)
     if done.returncode != 0:
-        return f"(squeue failed: {(done.stderr or done.stdout).strip()})"
-    jobs = [f"{line[:20].strip()} {line[20:40].strip()} ({line[40:80].strip()})" for line in done.stdout.splitlines()
+        raise OSError(f"squeue failed: {(done.stderr or done.stdout).strip()}")
+    return [(line[:20].strip(), line[20:40].strip(), line[40:80].strip()) for line in done.stdout.splitlines()
             if line[80:].strip().startswith(str(log_dir))]
-    return ", ".join(jobs) or "none in the queue"
+
+
+def queue_state(log_dir: Path) -> str:
+    """``88123 PENDING (Priority), 88124 PENDING (Resources)``: ``queued_jobs``, said."""
+    try:
+        jobs = queued_jobs(log_dir)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"({error})"
+    return ", ".join(f"{job} {state} ({reason})" for job, state, reason in jobs) or "none in the queue"
