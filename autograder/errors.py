@@ -81,6 +81,12 @@ class SubmissionError(AutograderError):
     exit_code = 5
 
 
+class Referred(AutograderError):
+    """The grader cannot find what to grade in a submission written against another starter
+    (no object fits a name the check reads, or several do): the item goes to a marker with
+    the candidates, neither the student's 0 nor the grader's error."""
+
+
 class StudentCodeError(AutograderError):
     """Student code could not answer a probe; the item fails with this message."""
 
@@ -90,6 +96,8 @@ class NotDefined(StudentCodeError):
 
     def __init__(self, name: str, notebook: str, hint: str = "") -> None:
         self.name = name
+        self.notebook = notebook
+        self.hint = hint
         suffix = f"; {hint}" if hint else ""
         super().__init__(f"`{name}` is not defined in {notebook}{suffix}")
 

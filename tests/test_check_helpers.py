@@ -198,6 +198,38 @@ def test_a_declared_npz_dataset_has_a_view_without_its_withheld_arrays(toynet: A
         context.close()
 
 
+def test_a_course_file_keeps_its_positional_keys_its_columns_and_its_holdout(tmp_path: Path):
+    """ECE4179 2021's files: np.savez(path, a, b) keys arr_0, arr_1, images one per column, and
+    a .npy of faces of which the grader keeps the last tenth. The view keeps the course's
+    layout; checks get arrays by name, an item per row."""
+    from autograder.data.npz import NpzDataset, NpzSpec
+
+    images = np.arange(20 * 6, dtype=np.uint8).reshape(20, 6)  # 20 images of 6 pixels, as rows
+    columns = NpzDataset(NpzSpec(name="cols", file="c.npz", standin="m:f", withheld=["y"], arrays={
+        "arr_0": {"name": "x", "shape": [6, None], "kind": "uint8", "per": "column"},
+        "arr_1": {"name": "y", "shape": [None], "kind": "int"}}),
+        owner="test", standin=lambda: lambda scale, seed: {"x": images, "y": np.arange(20)})
+    faces = NpzDataset(NpzSpec(name="faces-q1", file="f.npy", standin="m:f", holdout=0.1,
+                               arrays={"faces": {"shape": [None, 2, 3], "kind": "uint8"}}),
+                       owner="test", standin=lambda: lambda scale, seed: {"faces": images.reshape(20, 2, 3)})
+    source, view = tmp_path / "source", tmp_path / "view"
+    view.mkdir()
+    for made in (columns, faces):
+        made.synth(source, scale="small", seed=0)
+        made.stage(source, view)
+    with np.load(source / "c.npz") as written:
+        assert written.files == ["arr_0", "arr_1"] and np.array_equal(written["arr_0"], images.T)
+    with np.load(view / "c.npz") as seen:
+        assert np.array_equal(seen["arr_0"], images.T) and not seen["arr_1"].any()
+    assert np.array_equal(columns.visible(source)["x"], images) and "y" not in columns.visible(source)
+    assert np.array_equal(columns.heldout(source)["y"], np.arange(20))
+    assert np.load(view / "f.npy").shape == (18, 2, 3)
+    assert np.array_equal(faces.heldout(source)["faces"], images.reshape(20, 2, 3)[18:])
+    assert "the last 10% of its items (left out)" in faces.WITHHELD
+    np.save(source / "f.npy", np.zeros((5, 3, 3), np.uint8))
+    assert faces.missing(source) == [f"{source / 'f.npy'}: faces has shape (5, 3, 3), should be (N, 2, 3)"]
+
+
 def test_a_course_file_that_is_not_as_declared_is_named_with_what_is_wrong(toynet: Assignment, tmp_path: Path):
     _ = toynet.rubric
     blobs = dataset("toy-blobs")
@@ -244,9 +276,11 @@ def test_two_assignments_cannot_declare_one_dataset_name(toynet: Assignment, tmp
 def test_the_data_commands_make_and_check_a_declared_dataset(tmp_path: Path):
     made = run_cli("data", "synth", "hw2-q2q3", tmp_path, "--assignment", "ece4179-2021-a2")
     assert made.returncode == 0, made.stderr
-    assert (tmp_path / "hw2_Q2_and_Q3_data.npz").is_file()
+    with np.load(tmp_path / "hw2_Q2_and_Q3_data.npz") as written:  # as the course wrote it: np.savez(path, a, b, ...)
+        assert written.files == [f"arr_{k}" for k in range(6)]
+        assert written["arr_0"].shape[0] == 784 and written["arr_0"].dtype == np.uint8  # an image per column
     checked = run_cli("data", "check", tmp_path, "--assignment", "ece4179-2021-a2")
-    assert checked.returncode == 1 and "face_data.npy is missing" in checked.stdout
+    assert checked.returncode == 1 and "hw2_Q1.npy is missing" in checked.stdout
     assert "hw2_Q2_and_Q3_data.npz" not in checked.stdout and "hw2_Q4_data.npz is missing" in checked.stdout
     refused = run_cli("data", "synth", "hw2-q2q3", tmp_path)
     assert refused.returncode != 0 and "needs --assignment" in refused.stdout + refused.stderr

@@ -209,6 +209,20 @@ def test_cohort_page(rubric: Rubric, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["cohort.html"]
 
 
+def test_the_cohort_page_says_per_submission_what_a_marker_must_look_at(rubric: Rubric, tmp_path: Path) -> None:
+    referred = [item("1", None, "referred", "`answer` is not in trivial.ipynb, which follows another starter"),
+                item("2a", 2.0, "passed"), item("2b", None, "manual"), item("3", 5.0, "passed")]
+    other = record("alice", items=referred)
+    other["notebooks"][0]["causes"] = ["code cell 1 imports `torchsummaryX`, which is not in the grading environment"]
+    page = cohort_page([Row("bob", record("bob")), Row("alice", other)], rubric,
+                       tmp_path / "cohort.html").read_text(encoding="utf-8")
+    table = page[page.index("What a marker must look at"):page.index("Awaiting a marker")]
+    assert table.index("alice") < table.index("bob")  # the most left to a person first
+    assert ("<td>alice</td><td>7 of 9 points (78%)</td><td>1 (2 points)</td><td>1</td><td>trivial.ipynb: code cell 1 "
+            "imports `torchsummaryX`, which is not in the grading environment</td>") in table
+    assert "<td>bob</td><td>9 of 9 points (100%)</td><td>–</td><td>1</td><td>–</td>" in table
+
+
 def test_cohort_page_without_rows(rubric: Rubric, tmp_path: Path) -> None:
     page = cohort_page([], rubric, tmp_path / "out" / "cohort.html").read_text(encoding="utf-8")
     assert "No submissions graded." in page and "<img" not in page

@@ -171,8 +171,9 @@ def test_an_older_or_newer_record_is_read_with_defaults_for_what_it_lacks():
 
 
 def test_statuses_are_one_enum_that_reads_as_its_value():
-    assert [s for s in Status if s.automatic] == [Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR]
-    assert [s for s in Status if s.awaiting] == [Status.ERROR, Status.MANUAL, Status.PLANNED]
+    assert [s for s in Status if s.automatic] == [Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR,
+                                                  Status.REFERRED]
+    assert [s for s in Status if s.awaiting] == [Status.ERROR, Status.MANUAL, Status.PLANNED, Status.REFERRED]
     assert Status("not-checked") is Status.NOT_CHECKED and f"{Status.ERROR:>6}" == " error"
     assert json.dumps({"s": Status.PASSED}) == '{"s": "passed"}'
     with pytest.raises(ValueError):

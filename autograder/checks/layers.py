@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..checking import CheckFailed
+from ..errors import StudentRaised
 
 if TYPE_CHECKING:
     from ..grading.channel import KernelChannel
@@ -270,6 +271,20 @@ def trace(nb: KernelChannel, model: str, input_shape: tuple[int, ...], *, batch:
                     int(op.get("params", 0))) for op in found["ops"]]
     out = tuple(found["out"]) if found.get("out") else None
     return Trace(layers, int(found["total"]), int(found["trainable"]), out)
+
+
+def trace_any(nb: KernelChannel, model: str, shapes: list[tuple[int, ...]], *, batch: int = 2) -> Trace:
+    """``trace`` on the first of ``shapes`` (one input's shape, as students' networks take it:
+    ``(784,)``, ``(1, 28, 28)``...) that ``model`` runs on; where it runs on none, the first
+    shape's failure."""
+    first: StudentRaised | None = None
+    for shape in shapes:
+        try:
+            return trace(nb, model, shape, batch=batch)
+        except StudentRaised as error:
+            first = first or error
+    assert first is not None, "no shapes to try"
+    raise first
 
 
 def _global_average(layer: Layer) -> bool:

@@ -117,11 +117,11 @@ def _subjects():
     return __MODEL__, __OPTIMIZER__
 
 
-def _data():
+def _data(inputs, targets):
     return __INPUTS__, __TARGETS__
 
 
-def probe(epochs, batch, loss, seed):
+def probe(epochs, batch, loss, seed, sent_inputs=None, sent_targets=None):
     import copy
     import torch
     model, optimizer = _subjects()
@@ -129,7 +129,7 @@ def probe(epochs, batch, loss, seed):
         return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"not_optimizer": type(optimizer).__module__ + "." + type(optimizer).__qualname__}
-    inputs, targets = (torch.as_tensor(array) for array in _data())
+    inputs, targets = (torch.as_tensor(array) for array in _data(sent_inputs, sent_targets))
     before = _run(model, inputs, 1024)
     copied = copy.deepcopy(model)
     group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
@@ -179,12 +179,16 @@ def _source(template: str, **parts: str) -> str:
 
 
 def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int = 512,
-            transform: str | None = None, timeout: float | None = None) -> np.ndarray:
+            transform: str | None = None, timeout: float | None = None, prepare: str | None = None) -> np.ndarray:
     """``model``'s outputs, as floats, on ``inputs``: an array the grader sends, or (a str)
     an expression the kernel evaluates to the inputs. With ``transform`` (a name in the
     notebook, a torchvision-style transform) the inputs are images (N x H x W x C uint8),
-    each made a PIL picture and put through the transform first, as a dataset would."""
+    each made a PIL picture and put through the transform first, as a dataset would. With
+    ``prepare``, an expression of the grader's in ``inputs`` (the array sent; ``np`` is
+    numpy) makes the model's inputs from them (see ``inputs.Way``)."""
     expression = inputs if isinstance(inputs, str) else "inputs"
+    if prepare is not None and not isinstance(inputs, str):
+        expression = f"(lambda np: {prepare})(__import__('numpy'))"
     sent = None if isinstance(inputs, str) else np.asarray(inputs)
     source = _source(OUTPUTS_PROBE, model=_name(model), inputs=expression,
                      transform="None" if transform is None else _name(transform))
@@ -322,17 +326,24 @@ class Further:
     after: np.ndarray
 
 
-def trained_further(nb: KernelChannel, model: str, optimizer_name: str, inputs: str, targets: str, *,
-                    epochs: int, batch: int, loss: str = "cross_entropy", seed: int = 0) -> Further:
-    """Train a deep copy of ``model`` for ``epochs`` more epochs on the kernel's ``inputs`` and
-    ``targets`` (expressions the kernel evaluates: training data the view holds), with a new
-    optimiser of ``optimizer_name``'s class and settings (its state too, where it maps onto
-    the copy), mini-batches of ``batch`` in a seeded order. The student's model is not touched."""
+def trained_further(nb: KernelChannel, model: str, optimizer_name: str, inputs: Any, targets: Any, *,
+                    epochs: int, batch: int, loss: str = "cross_entropy", seed: int = 0,
+                    prepare: str | None = None) -> Further:
+    """Train a deep copy of ``model`` for ``epochs`` more epochs on ``inputs`` and ``targets``
+    (arrays the grader sends, or expressions the kernel evaluates: training data the view
+    holds), with a new optimiser of ``optimizer_name``'s class and settings (its state too,
+    where it maps onto the copy), mini-batches of ``batch`` in a seeded order. ``prepare``
+    makes the model's inputs from sent ones (see ``outputs``). The student's model is not touched."""
     if loss not in ("cross_entropy", "mse"):
         raise ValueError(f"loss {loss!r}: cross_entropy or mse")
-    source = _source(FURTHER_PROBE, model=_name(model), optimizer=_name(optimizer_name), inputs=inputs,
-                     targets=targets)
-    found = _refused(nb.probe(source, epochs, batch, loss, seed), {"model": model, "optimizer": optimizer_name})
+    sent = [None if isinstance(part, str) else np.asarray(part) for part in (inputs, targets)]
+    made = inputs if isinstance(inputs, str) else "inputs"
+    if prepare is not None and not isinstance(inputs, str):
+        made = f"(lambda np: {prepare})(__import__('numpy'))"
+    source = _source(FURTHER_PROBE, model=_name(model), optimizer=_name(optimizer_name), inputs=made,
+                     targets=targets if isinstance(targets, str) else "targets")
+    found = _refused(nb.probe(source, epochs, batch, loss, seed, *sent),
+                     {"model": model, "optimizer": optimizer_name})
     before = as_array(found["before"], f"the outputs of `{model}`")
     after = as_array(found["after"], f"the outputs of `{model}` trained further", shape=before.shape)
     return Further(before, after)

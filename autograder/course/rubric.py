@@ -142,6 +142,52 @@ class Item(_Strict):
         return self
 
 
+_PYTHON_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NameSpec(_Strict):
+    """What a name the checks read must be, so that the grader can find the student's object
+    when the template's name is not there (students follow the course's starter, which
+    prescribes no result variables): tried in order, a marker's binding for the submission,
+    the template's name, each alias (a name, or a pattern with ``*`` matched against the
+    object's name and its class's name, case aside), then, for modules and optimisers, the
+    one object of the notebook that fits by kind and behaviour. Numbers and other values
+    are bound by name only, never by value."""
+
+    kind: Literal["module", "function", "optimizer", "value"] = Field(
+        description="module: a torch.nn.Module mapping `input` to `output`; function: something callable with "
+                    "`args` positional arguments; optimizer: a torch optimiser, of the parameters of `of`; "
+                    "value: a number, an array or any other object (bound by name only)")
+    about: str = Field(min_length=3, description="what it is, in the handout's words (shown to markers)")
+    aliases: list[str] = Field(default_factory=list, description="names students give it, or patterns with `*`")
+    input: list[list[int]] = Field(default_factory=list, description="module: shapes of one input (without the "
+                                   "batch) it may take, e.g. [[784], [1, 28, 28]]; empty: not tried by behaviour")
+    output: int | None = Field(default=None, gt=0, description="module: the number of values of one output")
+    params: int | None = Field(default=None, gt=0, description="module: the handout's parameter count, which "
+                               "decides between modules that fit alike")
+    args: int | None = Field(default=None, ge=0, description="function: the positional arguments it is called with")
+    of: str | None = Field(default=None, pattern=_PYTHON_NAME, description="optimizer: the declared module whose "
+                           "parameters it updates")
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if not re.fullmatch(r"[A-Za-z0-9_*]+", alias):
+                raise ValueError(f"alias {alias!r}: a Python name, or one with * for any characters")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> NameSpec:
+        fields = {"input": "module", "output": "module", "params": "module", "args": "function", "of": "optimizer"}
+        for field, kind in fields.items():
+            if getattr(self, field) not in (None, []) and self.kind != kind:
+                raise ValueError(f"{field} is for a {kind}, not a {self.kind}")
+        if self.kind == "module" and bool(self.input) != (self.output is not None):
+            raise ValueError("a module found by behaviour needs both input and output")
+        return self
+
+
 class Question(_Strict):
     """A question of the handout, with the points its table gives."""
 
@@ -156,6 +202,8 @@ class Question(_Strict):
                                    "total (capped per policy.bonus_cap)",
     )
     given: dict[str, Any] = Field(default_factory=dict)
+    names: dict[str, NameSpec] = Field(default_factory=dict, description="what each name its checks read must "
+                                       "be, for finding the student's object when the template's name is absent")
     items: list[Item] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -341,6 +389,9 @@ class Rubric(_Strict):
     )
     data: DataSpec | None = None
     npz: list[NpzSpec] = Field(default_factory=list, description="the course's own .npz files, as datasets")
+    datasets_at: list[str] = Field(default_factory=list, description="folders, relative to each notebook, where "
+                                   "the datasets' files are put (\".\": beside the notebook, as the course handed "
+                                   "them out); default: the data folder (data.stage_as, else data)")
     stl10: list[SplitSpec] = Field(default_factory=list, description="a course's split of STL10's labelled "
                                                                      "images, as datasets")
     synthetic: Synthetic = Synthetic()
@@ -377,6 +428,17 @@ class Rubric(_Strict):
                 problems.append(f"notebook {spec.file!r} reads unknown dataset {', '.join(map(repr, unknown))}; "
                                 f"known: {known} (a dataset is a module in autograder/data/, or declared "
                                 "under npz: or stl10:)")
+        for spec in self.notebooks:
+            declared_names = {name: s for q in self.questions if q.id in spec.questions for name, s in q.names.items()}
+            for name, name_spec in declared_names.items():
+                if not re.fullmatch(_PYTHON_NAME, name):
+                    problems.append(f"names: {name!r} is not a Python name")
+                if name_spec.of is not None and declared_names.get(name_spec.of) is None:
+                    problems.append(f"names: {name!r} is of {name_spec.of!r}, which no question of "
+                                    f"{spec.file} declares")
+        for folder in self.datasets_at:
+            if folder.startswith(("/", "..")) or "\\" in folder or "/../" in f"/{folder}/":
+                problems.append(f"datasets_at: {folder!r} should be a folder inside the notebook's, such as . or data")
         for qid in self.synthetic.smallest:
             if qid not in question_ids:
                 problems.append(f"synthetic.smallest names question {qid!r}, which the rubric does not have")
@@ -410,6 +472,11 @@ class Rubric(_Strict):
             if question_id in spec.questions:
                 return spec.file
         return None
+
+    def names_for(self, notebook: str) -> dict[str, NameSpec]:
+        """The names the checks of ``notebook``'s questions read, with what each must be."""
+        return {name: spec for q in self.questions if self.notebook_for(q.id) == notebook
+                for name, spec in q.names.items()}
 
     def datasets(self, notebooks: tuple[str, ...] | list[str] = ()) -> list[str]:
         """The datasets the given notebooks read (all notebooks when none are given)."""

@@ -96,6 +96,13 @@ def withheld(names: list[str]) -> dict[str, str]:
     return {name: dataset(name).WITHHELD for name in names if dataset(name).WITHHELD}
 
 
+def downloads(names: list[str], view: Path) -> dict[str, str]:
+    """What the datasets ``names`` answer of their downloaders' fetches (``DOWNLOADS`` of a
+    dataset module: the end of the path a download is saved to -> the file of the view)."""
+    return {fetched: str(view / answer) for name in names
+            for fetched, answer in getattr(dataset(name), "DOWNLOADS", {}).items()}
+
+
 def stage(names: list[str], source: Path, view: Path) -> None:
     """Build the kernel's view of ``source``: every dataset in ``names``, held-out labels removed."""
     view.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..sandboxes.scratch import make_temp
-from . import DATASETS, DECLARED, missing, stage, synth, withheld
+from . import DATASETS, DECLARED, downloads, missing, stage, synth, withheld
 
 CACHE_ENV = "AUTOGRADER_CACHE"
 
@@ -102,6 +102,10 @@ class DataContext:
             return text + "."
         lacking = " and ".join(f"{name}'s {what}" for name, what in hidden.items())
         return f"{text}, without {lacking}, so whatever it printed about held-out data is not the grade."
+
+    def downloads(self) -> dict[str, str]:
+        """The fetches of the datasets' downloaders the view answers (see ``data.downloads``)."""
+        return downloads(self.names, self.view)
 
     def entries(self) -> list[Path]:
         return sorted(self.view.iterdir())

@@ -29,6 +29,9 @@ WITHHELD = "test labels (all 10)"
 SIDE = 32
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 _COUNTS = {"small": (5000, 1000), "full": (73257, 26032)}
+#: What ``SVHN(root, split, download=True)`` fetches, and the file of the view that answers
+#: it: the handout's own call works offline, at whatever root the notebook chose.
+DOWNLOADS = {name: f"svhn/{name}" for name in FILES.values()}
 # segments a-g of a seven-segment display: which are lit for each digit
 _SEGMENTS = {0: "abcdef", 1: "bc", 2: "abdeg", 3: "abcdg", 4: "bcfg", 5: "acdfg", 6: "acdefg", 7: "abc",
              8: "abcdefg", 9: "abcdfg"}

@@ -23,8 +23,9 @@ from ..errors import (
     StudentRaised,
 )
 from . import wire
+from .binding import CANDIDATES_PROBE, Binder, Binding
 from .execute import CellRun, LiveNotebook, NotebookRun
-from .names import pure_definition
+from .names import free_names, pure_definition
 
 _INTERRUPT_GRACE_S = 10.0
 _PRINTED_LIMIT = 4000
@@ -37,6 +38,14 @@ def probe(cell_source, name, args):
 """
 #: Who raised, when a grader probe fails on the student's objects (the traceback shows where).
 PROBE_SUBJECT = "the check's code, run on your notebook's objects,"
+
+
+def _relies_on(request: dict[str, Any]) -> frozenset[str]:
+    """The names of the student's namespace a request reads: the one it calls or gets, or
+    those a probe reads and does not bind itself."""
+    if request.get("op") == "probe":
+        return free_names(str(request.get("source", "")))
+    return frozenset({str(request.get("name", "")).split(".")[0]})
 
 
 class KernelChannel:
@@ -52,6 +61,12 @@ class KernelChannel:
         #: What checks measured in this kernel (a model's outputs on a split, say), kept for
         #: the other items of the same grading: the kernel's objects do not change between them.
         self.memo: dict[Any, Any] = {}
+        #: Finds the student's object for a name the notebook lacks (None: names are taken as they are).
+        self.binder: Binder | None = None
+        #: The template's names bound so far, to the student's expressions.
+        self.bindings: dict[str, str] = {}
+        #: The bindings the requests since it was last emptied relied on (one check's, in grading).
+        self.used: list[Binding] = []
 
     @property
     def notebook(self) -> str:
@@ -132,6 +147,52 @@ class KernelChannel:
         self._installed = True
 
     async def _arequest(self, request: dict[str, Any], label: str, timeout: float | None) -> Any:
+        """Answer ``request``; a name the notebook lacks is bound to the student's object
+        where the rubric says what it must be (``binding``), and the request tried again."""
+        tried: set[str] = set()
+        await self._vet(request)
+        while True:
+            self._note_use(request)
+            try:
+                bound = {"bind": dict(self.bindings)} if self.bindings else {}
+                return await self._arequest_once({**request, **bound}, label, timeout)
+            except NotDefined as missing:
+                head = missing.name.split(".")[0]
+                if self.binder is None or head in tried or head in self.bindings:
+                    raise
+                tried.add(head)
+                binding = await self.binder.resolve(head, self._candidates, hint=missing.hint)
+                self.bindings[head] = binding.target
+
+    async def _vet(self, request: dict[str, Any]) -> None:
+        """Have the binder look at the template's names the request relies on that the notebook
+        defines (see ``Binder.vet``) before they are used."""
+        if self.binder is None or self.binder.follows:
+            return
+        for name in self.binder.specs:
+            if name in self.binder.vetted or name in self.bindings:
+                continue
+            if name in _relies_on(request):
+                binding = await self.binder.vet(name, self._candidates)
+                if binding is not None:
+                    self.bindings[name] = binding.target
+
+    def _note_use(self, request: dict[str, Any]) -> None:
+        """Remember which bindings a request relies on (for the item's reason)."""
+        if not self.binder:
+            return
+        relied = _relies_on(request)
+        for name, binding in self.binder.bound.items():
+            if name in self.bindings and name in relied and binding not in self.used:
+                self.used.append(binding)
+
+    async def _candidates(self, kind: str, inputs: list[list[int]], of: str, reserved: list[str]) -> list[Any]:
+        request = {"op": "probe", "source": CANDIDATES_PROBE, "entry": "probe", "args": [kind, inputs, of, reserved],
+                   "kwargs": {}, **({"bind": dict(self.bindings)} if self.bindings else {})}
+        found = await self._arequest_once(request, "the grader's search of the notebook", None)
+        return list(found) if isinstance(found, list) else []
+
+    async def _arequest_once(self, request: dict[str, Any], label: str, timeout: float | None) -> Any:
         await self._ensure_installed()
         limit = timeout if timeout is not None else self.timeout
         content, replies = await self._execute(wire.request_source(request), limit, label)

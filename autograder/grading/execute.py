@@ -83,6 +83,9 @@ class NotebookRun:
     start_failed: bool = False  # the kernel never became ready
     grader_fault: str = ""  # why the grader, not the student, is to blame for the problem (a start timeout)
     truncated_cells: list[int] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # why cells failed, root causes first (see ``causes``)
+    needs_gpu: str = ""  # the cause, where cells failed for want of a GPU this grading did not have
+    lacks_files: list[str] = field(default_factory=list)  # causes: files the notebook reads that it was not given
 
     @property
     def failed(self) -> list[CellRun]:
@@ -220,6 +223,17 @@ async def _responds(client: _GradingClient, wait: float) -> bool:
     return False
 
 
+async def _run_prelude(client: _GradingClient, code: str, timeout: float) -> bool:
+    """Run the grader's set-up code in the fresh kernel; whether it succeeded."""
+    kc: Any = client.kc
+    try:
+        reply = await kc.execute_interactive(code, store_history=False, allow_stdin=False, timeout=timeout,
+                                             output_hook=lambda msg: None)
+    except (TimeoutError, DeadKernelError):
+        return False
+    return bool(reply["content"].get("status") == "ok")
+
+
 async def run_notebook(
     nb: NotebookNode,
     *,
@@ -233,6 +247,7 @@ async def run_notebook(
     parameters: dict[str, Any] | None = None,
     start_timeout: float = 300,
     total_reason: str = "",
+    prelude: str = "",
 ) -> LiveNotebook:
     """Run every code cell of ``nb`` and return it with its kernel still alive.
 
@@ -240,7 +255,9 @@ async def run_notebook(
     notebook's own limit (a run's budget, a platform's timeout). A kernel that is not
     ready within ``start_timeout`` seconds is the grader's failure (a loaded machine),
     recorded in ``run.grader_fault``; a kernel that exits while starting is recorded as
-    the notebook's problem (a student's file can shadow a module the kernel imports)."""
+    the notebook's problem (a student's file can shadow a module the kernel imports).
+    ``prelude`` is code run before the first cell, not counted as a cell (the kernel's
+    set-up, see ``kernel_setup``)."""
     nb = inject_parameters(nb, parameters or {})
     run = NotebookRun(name=name)
     started = time.monotonic()
@@ -281,6 +298,13 @@ async def run_notebook(
         return live
 
     stop_reason = ""
+    if prelude and not await _run_prelude(client, prelude, start_timeout):
+        run.problem = "the grader could not set the kernel up"
+        run.start_failed = True
+        run.grader_fault = run.problem
+        run.seconds = time.monotonic() - started
+        await live.ashutdown()
+        return live
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue

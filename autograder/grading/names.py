@@ -17,7 +17,7 @@ _PURE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.Im
 
 
 @lru_cache(maxsize=512)
-def _parse(source: str) -> ast.Module | None:
+def parse_cell(source: str) -> ast.Module | None:
     """The cell as Python, IPython's magics and shell escapes turned into calls."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -39,7 +39,7 @@ def bound_names(source: str) -> set[str]:
     """The names a cell binds at the notebook's top level: assignments, definitions,
     imports, loop and ``with`` targets, also inside its ``if``/``for``/``try`` blocks, not
     inside functions or classes."""
-    tree = _parse(source)
+    tree = parse_cell(source)
     if tree is None:  # a cell that does not parse: what its lines would define
         return {m.group(2) or m.group(3) for m in _DEFINES.finditer(source)}
     names: set[str] = set()
@@ -69,7 +69,7 @@ def pure_definition(source: str) -> bool:
     """Whether running the cell again only defines things (functions, classes, imports,
     constants): safe to run in a copy of the student's namespace to recover an earlier
     version of a redefined function."""
-    tree = _parse(source)
+    tree = parse_cell(source)
     if tree is None:
         return False
     for node in tree.body:
@@ -81,3 +81,26 @@ def pure_definition(source: str) -> bool:
             continue
         return False
     return True
+
+
+@lru_cache(maxsize=256)
+def free_names(source: str) -> frozenset[str]:
+    """The names grader code (a probe) reads from the namespace it runs in: referenced and not
+    bound anywhere in it (a function's own parameters and locals are not the student's)."""
+    import symtable
+
+    try:
+        top = symtable.symtable(source, "<probe>", "exec")
+    except SyntaxError:
+        return frozenset()
+    own = {symbol.get_name() for symbol in top.get_symbols() if symbol.is_assigned() or symbol.is_imported()}
+    found: set[str] = set()
+    pending = [top]
+    while pending:
+        table = pending.pop()
+        pending.extend(table.get_children())
+        for symbol in table.get_symbols():
+            if symbol.is_referenced() and (symbol.is_global() or table is top) and not symbol.is_local() \
+                    or table is top and symbol.is_referenced() and not symbol.is_assigned():
+                found.add(symbol.get_name())
+    return frozenset(found - own)

@@ -31,6 +31,7 @@ class TestOutcome:
     status: Status  # passed, failed or error
     reason: str = ""
     detail: list[str] = field(default_factory=list)
+    bound: list[str] = field(default_factory=list)  # what the check graded under the template's names
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from nbformat import NotebookNode
 
 from ..course.assignment import Assignment
@@ -27,6 +28,9 @@ from ..sandboxes.backends import as_sandbox
 from ..sandboxes.resources import MIN_MEMORY_MB, Resources, gpu_problem
 from ..sandboxes.sandbox import Place, Sandbox, private_dir
 from ..sandboxes.scratch import make_temp
+from . import kernel_setup
+from .binding import Binder, follows_template, rebound_names
+from .causes import local_modules, module_available, root_causes
 from .channel import KernelChannel
 from .check import run_checks
 from .execute import LiveNotebook, execute_notebook
@@ -63,6 +67,7 @@ class GradeOptions:
     gpus: str | None = None  # auto | all | none | indices
     hidden: tuple[Path, ...] = ()  # more grader folders kernels must not read (a batch's input and results)
     budget_s: float | None = None  # all notebooks of a submission within this (a platform's limit, as Gradescope's)
+    bindings: Mapping[str, str] = field(default_factory=dict)  # a marker's: template name -> the student's name
     names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # field -> the caller's name
 
     def __post_init__(self) -> None:
@@ -191,14 +196,15 @@ def _stage_workdir(
         for cwd in set(cwd_of.values()):
             shutil.copytree(public, cwd / spec.stage_as, dirs_exist_ok=True)
     if datasets is not None:
-        stage_as = spec.stage_as if spec else "data"
+        places = assignment.rubric.datasets_at or [spec.stage_as if spec else "data"]
         for cwd in set(cwd_of.values()):
-            (cwd / stage_as).mkdir(exist_ok=True)
-            for entry in datasets.entries():
-                link = cwd / stage_as / entry.name
-                if link.exists() or link.is_symlink():
-                    shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
-                link.symlink_to(entry)
+            for place in places:
+                (cwd / place).mkdir(parents=True, exist_ok=True)
+                for entry in datasets.entries():  # the grader's copy wins over a submitted one
+                    link = cwd / place / entry.name
+                    if link.exists() or link.is_symlink():
+                        shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
+                    link.symlink_to(entry)
     return workdir, cwd_of
 
 
@@ -267,20 +273,38 @@ def start(
                 parameters=parameters,
                 start_timeout=limits.kernel_start_timeout_s,
                 total_reason=BUDGET_NOTE.format(budget=options.budget_s) if total < limits.total_timeout_s else "",
+                prelude=kernel_setup.install_source(data.downloads() if data is not None else {}),
             )
             if live.run.start_failed:
                 _blame_start(name, live, place.log_tail())
+            found = root_causes(live.run, module_available(local_modules(place.cwd)))
+            live.run.causes = [cause.sentence() for cause in found]
             why = sandbox.explain(place) if live.run.problem else ""
             if why:
                 live.run.problem += f" ({why})"
             started.lives[name] = live
             started.enforced[name] = sandbox.enforced(place)
             session.runs.append(live.run)
-            session.channels[name] = KernelChannel(live, timeout=limits.probe_timeout_s)
+            channel = KernelChannel(live, timeout=limits.probe_timeout_s)
+            specs = rubric.names_for(name)
+            sources = [cell.source for cell in live.run.cells]
+            follows = follows_template(sources, specs, template_cells(assignment, name))
+            channel.binder = Binder(name, specs, overrides=dict(options.bindings), follows=follows,
+                                    reserved=frozenset(parameters), rebound=rebound_names(sources))
+            session.channels[name] = channel
     except BaseException:
         started.close()
         raise
     return started
+
+
+def template_cells(assignment: Assignment, notebook: str) -> list[str]:
+    """The code cells of the assignment's student template of ``notebook`` (none without one)."""
+    path = assignment.templates_dir / notebook
+    try:
+        return [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    except (OSError, ValueError):
+        return []
 
 
 #: Why a notebook stopped, or never ran, when the run's budget (``GradeOptions.budget_s``) ran out.
@@ -383,6 +407,7 @@ def _grade(
         else:
             log = run_checks(session)
             grade = score(session)
+        grade.bindings = dict(options.bindings)
         if out is not None:
             write_submission(
                 out,

@@ -27,7 +27,7 @@ import pytest
 from ..course.assignment import Assignment
 from ..course.rubric import Item, Tolerance
 from ..data.context import DataContext
-from ..errors import AssignmentError, StudentCodeError, StudentRaised
+from ..errors import AssignmentError, Referred, StudentCodeError, StudentRaised
 from ..sandboxes.backends import SANDBOXES
 from .channel import KernelChannel
 from .outcomes import SESSION_KEY, CheckSession, Measurement, TestOutcome
@@ -128,6 +128,8 @@ def pytest_collection_modifyitems(
 
 def _classify(excinfo: pytest.ExceptionInfo[BaseException]) -> tuple[Status, str, list[str]]:
     error = excinfo.value
+    if isinstance(error, Referred):
+        return Status.REFERRED, str(error), []
     if isinstance(error, StudentCodeError):
         detail = error.traceback if isinstance(error, StudentRaised) else []
         return Status.FAILED, str(error), detail
@@ -153,6 +155,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         else:
             status, reason, detail = _classify(call.excinfo)
             outcome = TestOutcome(item.nodeid, item_id, status, reason, detail)
+        channel = grading.channels.get(grading.notebook_of(item_id) or "")
+        if channel is not None:
+            outcome.bound = [binding.sentence() for binding in channel.used]
         grading.outcomes.append(outcome)
     elif call.when == "teardown" and call.excinfo is not None:
         _, reason, detail = _classify(call.excinfo)
@@ -172,7 +177,9 @@ def _grading(request: pytest.FixtureRequest) -> tuple[CheckSession, str]:
 def nb(request: pytest.FixtureRequest) -> KernelChannel:
     """The channel to the live kernel of the notebook this item is graded from."""
     grading, item_id = _grading(request)
-    return grading.channel_for(item_id)
+    channel = grading.channel_for(item_id)
+    channel.used = []  # the bindings this check relies on, for its item's reason
+    return channel
 
 
 @pytest.fixture

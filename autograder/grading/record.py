@@ -50,6 +50,7 @@ class Status(Word):
     PLANNED = "planned"  # its question has no automatic check yet: marked by hand
     NOT_CHECKED = "not-checked"  # outside this run: hidden (markers only) or its notebook not given
     MARKED = "marked"  # a manual item a marker has given points to
+    REFERRED = "referred"  # the grader could not find what to grade (another starter's names): a marker looks
 
     @property
     def automatic(self) -> bool:
@@ -59,10 +60,10 @@ class Status(Word):
     def awaiting(self) -> bool:
         """A person must mark it before the grade is complete: a manual item, or one the
         grader failed on (its points withheld for a marker's look, never scored 0)."""
-        return self in (Status.MANUAL, Status.PLANNED, Status.ERROR)
+        return self in (Status.MANUAL, Status.PLANNED, Status.ERROR, Status.REFERRED)
 
 
-_AUTOMATIC = frozenset({Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR})
+_AUTOMATIC = frozenset({Status.PASSED, Status.PARTIAL, Status.FAILED, Status.ERROR, Status.REFERRED})
 
 
 class CellStatus(Word):
@@ -122,6 +123,7 @@ class NotebookSummary:
     problem: str = ""
     truncated_output_cells: list[int] = field(default_factory=list)
     cells_not_ok: list[CellProblem] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # the root causes of its failed cells, each once
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> NotebookSummary:
@@ -133,6 +135,15 @@ class NotebookSummary:
     def stopped(self) -> list[CellProblem]:
         """Cells that ran into a fault (not the ones left unrun after it)."""
         return [cell for cell in self.cells_not_ok if cell.status is not CellStatus.SKIPPED]
+
+    @property
+    def own_faults(self) -> list[CellProblem]:
+        """Stopped cells that do not merely follow from an earlier cause (see ``causes``)."""
+        return [cell for cell in self.stopped if not cell.note.startswith(FOLLOWS)]
+
+
+#: How a failed cell's note begins when it failed only because of an earlier cell's fault.
+FOLLOWS = "because of "
 
 
 @dataclass
@@ -150,6 +161,7 @@ class ItemGrade:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, str]] = field(default_factory=list)
     bonus: bool = False  # of a bonus question: outside the maximum, its points added to the earned total
+    bound: list[str] = field(default_factory=list)  # the student's objects graded under the template's names
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> ItemGrade:
@@ -241,6 +253,7 @@ class Grade:
     sandbox: dict[str, Any] = field(default_factory=dict)
     student: Student | None = None
     bonus_cap: str = "total"  # the policy's: total (earned points capped at the maximum) or none
+    bindings: dict[str, str] = field(default_factory=dict)  # names a marker bound for this submission
 
     # -- the figures, defined once
 

@@ -33,6 +33,7 @@ _STYLE = {
     Status.PARTIAL: "yellow",
     Status.FAILED: "red",
     Status.ERROR: "magenta",
+    Status.REFERRED: "magenta",
     Status.MANUAL: "cyan",
     Status.PLANNED: "cyan",
     Status.MARKED: "cyan",
@@ -71,11 +72,13 @@ def render(grade: Grade, *, console: Console) -> None:
         console.print(f"[red]cannot be graded:[/] {grade.problem}")
     console.print(summary_table(grade))
     for notebook in grade.notebooks:
-        if notebook.problem or notebook.stopped:
+        if notebook.problem or notebook.stopped or notebook.causes:
             console.print(f"[bold]{notebook.notebook}[/] ({notebook.seconds:g} s)")
             if notebook.problem:
                 console.print(f"  [red]{notebook.problem}[/]")
-            for cell in notebook.stopped:
+            for cause in notebook.causes:
+                console.print(f"  cause: {cause}", markup=False)
+            for cell in notebook.own_faults:
                 console.print(f"  code cell {cell.cell}: {cell.status}: {cell.error or cell.note}", markup=False)
     for finding in grade.findings:
         console.print(f"  {finding.level}: {finding.file}: {finding.message}", markup=False)
@@ -201,7 +204,9 @@ def render_check(grade: Grade, *, console: Console, cell_timeout: float) -> None
         for cell in (c for c in notebook.cells_not_ok if c.status is CellStatus.TIMEOUT):
             console.print(f"  {notebook.notebook}: code cell {cell.cell} was stopped after {cell_timeout:g} s, the "
                           "self-check's limit per cell (--cell-timeout to allow more)", highlight=False)
-        for cell in (c for c in notebook.cells_not_ok if c.status in (CellStatus.ERROR, CellStatus.DIED)):
+        for cause in notebook.causes:
+            console.print(f"  {notebook.notebook}: {cause}", highlight=False)
+        for cell in (c for c in notebook.own_faults if c.status in (CellStatus.ERROR, CellStatus.DIED)):
             console.print(f"  {notebook.notebook}: code cell {cell.cell}: {cell.error or cell.note}", highlight=False)
         if notebook.problem:
             console.print(f"  {notebook.notebook}: {notebook.problem}", highlight=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..course.rubric import Item, Metric, Question
 from .execute import NotebookRun
 from .outcomes import CheckSession, Measurement, TestOutcome
-from .record import CellProblem, CellStatus, Grade, ItemGrade, NotebookSummary, Status
+from .record import CellProblem, CellStatus, Finding, Grade, ItemGrade, NotebookSummary, Status
 
 
 def _fmt(value: float) -> str:
@@ -51,10 +51,12 @@ def _measured(measured: list[Measurement]) -> str:
 def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurement]) -> ItemGrade:
     grade = _blank(item, "", Status.FAILED)
     grade.checks = [{"check": o.nodeid, "status": o.status, "reason": o.reason} for o in outcomes]
+    grade.bound = list(dict.fromkeys(sentence for o in outcomes for sentence in o.bound))
     grade.measurements = [vars(m).copy() for m in measured]
     grade.points = 0.0
     errors = [o for o in outcomes if o.status == Status.ERROR]
     failures = [o for o in outcomes if o.status == Status.FAILED]
+    referred = [o for o in outcomes if o.status == Status.REFERRED]
     if not outcomes:
         grade.status, grade.reason, grade.points = Status.ERROR, "no check ran for this item", None
     elif errors:  # withheld for a marker's look: the grader's failure is never the student's 0
@@ -63,6 +65,8 @@ def _score_auto(item: Item, outcomes: list[TestOutcome], measured: list[Measurem
     elif failures:
         grade.reason = "; ".join(dict.fromkeys(o.reason for o in failures))
         grade.detail = next((o.detail for o in failures if o.detail), [])
+    elif referred:  # the grader could not find what to grade: a marker's look, not a 0
+        grade.status, grade.reason, grade.points = Status.REFERRED, referred[0].reason, None
     elif item.metric is None:
         grade.status, grade.points, grade.reason = Status.PASSED, item.points, _measured(measured)
     else:
@@ -120,6 +124,8 @@ def _score_item(
         return _blank(item, question.id, Status.NOT_CHECKED, "checked by markers only")
     grade = _score_auto(item, outcomes, measured)
     grade.question = question.id
+    if grade.bound:  # what was graded under the template's names comes first in the reason
+        grade.reason = "; ".join(part for part in ("; ".join(grade.bound), grade.reason) if part)
     return grade
 
 
@@ -134,6 +140,8 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         grade = _score_item(
             q, i, by_item.get(i.id, []), session.measurements.get(i.id, []), session.selected_items, problem, session
         )
+        _refer_what_could_not_run(grade, i, next((run for run in session.runs
+                                                  if run.name == session.notebook_of(i.id)), None))
         grade.bonus = q.bonus
         items.append(grade)
     return Grade(
@@ -141,11 +149,36 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         submission=session.submission,
         items=items,
         notebooks=[notebook_summary(run) for run in session.runs],
-        findings=list(session.findings),
+        findings=[*session.findings, *binding_findings(session)],
         public_only=session.public_only,
         problem=problem,
         bonus_cap=rubric.policy.bonus_cap,
     )
+
+
+def _refer_what_could_not_run(grade: ItemGrade, item: Item, run: NotebookRun | None) -> None:
+    """An item that failed in a notebook the grader could not run as its student did is a
+    marker's: the course gave its students GPUs this grading lacked, or (for a measurement
+    of a trained model) the notebook reloads a file, a checkpoint of its training, that the
+    submission does not hold. Its outputs saved in the notebook and the report are what a
+    person can judge it by."""
+    if run is None or grade.status not in (Status.FAILED, Status.REFERRED):
+        return
+    if run.needs_gpu:
+        why = f"{run.needs_gpu}: grade this notebook where a GPU is (--gpus), or mark the item by hand"
+    elif run.lacks_files and item.metric is not None:
+        why = (f"{'; '.join(run.lacks_files)}: the grader could not run the notebook as its student did, so a "
+               "marker judges the item from its saved outputs and the report")
+    else:
+        return
+    grade.status, grade.points = Status.REFERRED, None
+    grade.reason = f"{why}; as it ran here: {grade.reason}"
+
+
+def binding_findings(session: CheckSession) -> list[Finding]:
+    """What the grader graded under the template's names, once per notebook and name."""
+    return [Finding("info", notebook, binding.sentence()) for notebook, channel in session.channels.items()
+            if channel.binder is not None for binding in channel.binder.bound.values()]
 
 
 def notebook_summary(run: NotebookRun) -> NotebookSummary:
@@ -168,4 +201,5 @@ def notebook_summary(run: NotebookRun) -> NotebookSummary:
         problem=run.problem,
         truncated_output_cells=run.truncated_cells,
         cells_not_ok=cells,
+        causes=list(run.causes),
     )

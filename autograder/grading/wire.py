@@ -207,11 +207,22 @@ def _user_namespace() -> dict[str, Any]:
     return cast(dict[str, Any], shell.user_ns)
 
 
-def _resolve(namespace: dict[str, Any], dotted: str) -> Any:
+def _bound(namespace: dict[str, Any], bind: dict[str, str], name: str) -> Any:
+    """What the grader bound ``name`` to (the student's object for a template's name)."""
+    try:
+        return eval(compile(bind[name], PROBE_FILENAME, "eval"), dict(namespace))
+    except Exception:
+        raise _Failure({"kind": "undefined", "name": name}) from None
+
+
+def _resolve(namespace: dict[str, Any], dotted: str, bind: dict[str, str] | None = None) -> Any:
     head, *rest = dotted.split(".")
-    if head not in namespace:
+    if bind and head in bind:  # the grader's binding wins: the notebook's own name may hold something else
+        value = _bound(namespace, bind, head)
+    elif head in namespace:
+        value = namespace[head]
+    else:
         raise _Failure({"kind": "undefined", "name": dotted})
-    value = namespace[head]
     for part in rest:
         try:
             value = getattr(value, part)
@@ -256,11 +267,12 @@ def _dispatch(request: dict[str, Any]) -> Any:
     op = request.get("op")
     args = request.get("args", [])
     kwargs = request.get("kwargs", {})
+    bind = request.get("bind") or {}
     if op == "get":
-        return _resolve(namespace, request["name"])
+        return _resolve(namespace, request["name"], bind)
     if op == "describe":
         try:
-            value = _resolve(namespace, request["name"])
+            value = _resolve(namespace, request["name"], bind)
         except _Failure:
             return {"defined": False}
         kind = type(value)
@@ -270,13 +282,15 @@ def _dispatch(request: dict[str, Any]) -> Any:
             "callable": callable(value),
         }
     if op == "call":
-        fn = _resolve(namespace, request["name"])
+        fn = _resolve(namespace, request["name"], bind)
         if not callable(fn):
             kind = type(fn)
             raise _Failure({"kind": "not_callable", "name": request["name"], "type": kind.__qualname__})
         return _run_student(fn, args, kwargs, request["name"])
     if op == "probe":
         scope = dict(namespace)
+        for name in bind:
+            scope[name] = _bound(namespace, bind, name)
         exec(compile(request["source"], PROBE_FILENAME, "exec"), scope)
         try:
             return _run_student(scope[request["entry"]], args, kwargs, request["entry"])

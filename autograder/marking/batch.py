@@ -34,7 +34,8 @@ from typing import Any
 from ..course.assignment import Assignment, load_assignment
 from ..course.rubric import Limits
 from ..data.context import DataContext, check_data
-from ..errors import AssignmentError, GraderError, UsageError
+from ..errors import AssignmentError, GraderError, SubmissionError, UsageError
+from ..grading.binding import load_bindings
 from ..grading.intake import Candidate, Intake, Student, check_inputs, notebook_names
 from ..grading.pipeline import GradeOptions, datasets_read, grade_submission
 from ..grading.preflight import notebooks_held
@@ -216,15 +217,20 @@ def _grade_intake(assignment: Assignment, intake: Intake, *, out_dir: Path, opti
     jobs: list[Job] = []
     for candidate in intake.candidates:
         previous = grades.get(candidate.id)
+        try:  # names a marker bound by hand for this submission: a change grades it again
+            bindings = load_bindings(out_dir / candidate.id)
+        except SubmissionError as error:
+            events.refused(f"{candidate.id}: not graded again until its bindings are fixed: {error}")
+            continue
         if (not regrade and previous and previous.digest == candidate.digest
-                and previous.public_only == options.public_only
+                and previous.public_only == options.public_only and previous.bindings == bindings
                 and not (out_dir / candidate.id / ERROR_FILE).exists()):
             entries[candidate.id] = BatchEntry(candidate.id, candidate.path, EntryStatus.SKIPPED,
                                                totals=previous.totals(),
                                                message="already graded from the same files",
                                                student=candidate.student, origin=candidate.origin)
         else:
-            jobs.append(Job(candidate, out_dir / candidate.id, options))
+            jobs.append(Job(candidate, out_dir / candidate.id, replace(options, bindings=bindings)))
     events.begin(len(intake.candidates), len(jobs))
     for entry in entries.values():
         events.done(entry)

@@ -88,7 +88,9 @@ _STUDENT = """{% extends "base.html" %}{% block body %}
 <h2>Notebook {{ nb.notebook }}</h2>
 <p class="muted">{{ nb.code_cells }} code cells, ran in {{ nb.seconds|num }} s</p>
 {% if nb.problem %}<div class="problem">{{ nb.problem }}</div>{% endif %}
-{% for cell in nb.cells_not_ok if cell.status != "skipped" %}
+{% if nb.causes %}<p>At the root of what failed:</p><ul class="causes">{% for cause in nb.causes %}<li>{{ cause }}</li>\
+{% endfor %}</ul>{% endif %}
+{% for cell in nb.own_faults %}
 <h3>Code cell {{ cell.cell }} (In [{{ cell.cell }}]): {{ cell.status }}</h3>
 {% if cell.error or cell.note %}<p>{{ cell.error or cell.note }}</p>{% endif %}
 {% if cell.traceback_tail %}<pre>{{ cell.traceback_tail[-tail:]|join("\\n") }}</pre>{% endif %}
@@ -129,6 +131,17 @@ failed (not the students): look at each <code>error.txt</code>, then run the sam
 {% for m in missed %}<tr><td>{{ m.id }}</td><td>{{ m.title }}</td><td>{{ m.count }}</td><td>{{ m.errors }}</td>\
 <td>{{ m.reasons.most_common(1)[0][0]|truncate(120, true, "…", 0) if m.reasons }}</td></tr>
 {% endfor %}</tbody></table>{% else %}<p>Every automatic item was earned in full.</p>{% endif %}
+<h2>What a marker must look at, per submission</h2>
+<p class="muted">How much of each submission the grader could grade automatically, the items it sent to a marker \
+(it could not tell which part of the notebook they are about, or could not run the notebook as its student did), \
+and what went wrong at the root of its run.</p>
+<table><thead><tr><th>Submission</th><th>Graded automatically</th><th>Sent to a marker</th>\
+<th>Marked by hand</th><th>At the root of what failed</th></tr></thead><tbody>
+{% for s in to_look_at %}<tr><td>{{ s.who }}</td><td>{{ s.graded|num }} of {{ s.automatic|num }} points\
+{% if s.automatic %} ({{ (100 * s.graded / s.automatic)|round|int }}%){% endif %}</td>\
+<td>{% if s.referred %}{{ s.referred|join(", ") }} ({{ s.referred_points|points }}){% else %}–{% endif %}</td>\
+<td>{{ s.manual|num }}</td><td>{{ s.causes|join("; ")|truncate(300, true, "…", 0) if s.causes else "–" }}</td></tr>
+{% endfor %}</tbody></table>
 <h2>Awaiting a marker</h2>
 {% if awaiting %}
 <ul>{% for (id, title), n in awaiting %}<li>{{ id }} {{ title }}: {{ n }} submissions</li>{% endfor %}</ul>
@@ -371,6 +384,27 @@ def _missed_items(rows: Sequence[Row], rubric: Rubric) -> list[dict[str, Any]]:
     return sorted(missed, key=lambda e: (-e["count"], order.get(e["id"], len(order)), e["id"]))
 
 
+def _to_look_at(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Per submission: the automatic points graded automatically, the items sent to a marker
+    (or failed on by the grader), the points marked by hand, and the root causes of its
+    run; the submissions with the most left to a person first."""
+    found = []
+    for row in rows:
+        grade = row.grade
+        automatic = [item for item in grade.automatic if not item.bonus]
+        referred = [item for item in automatic if item.status in (Status.REFERRED, Status.ERROR)]
+        found.append({
+            "who": _who(row),
+            "graded": grade.auto_max,
+            "automatic": sum(item.max_points for item in automatic),
+            "referred": [item.id for item in referred],
+            "referred_points": sum(item.max_points for item in referred),
+            "manual": sum(item.max_points for item in grade.awaiting if item not in referred and not item.bonus),
+            "causes": [f"{notebook.notebook}: {cause}" for notebook in grade.notebooks for cause in notebook.causes],
+        })
+    return sorted(found, key=lambda entry: (-entry["referred_points"], entry["who"]))
+
+
 def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path, *, errors: dict[str, str] | None = None) -> Path:
     """Write a self-contained HTML summary of the cohort's grades to ``path``; ``errors``:
     the submissions the grader failed on, with why."""
@@ -393,6 +427,7 @@ def cohort_page(rows: Iterable[Row], rubric: Rubric, path: Path, *, errors: dict
             missed=_missed_items(rows, rubric),
             awaiting=awaiting.most_common(),
             ungraded=sum(1 for r in rows if r.grade.problem),
+            to_look_at=_to_look_at(rows),
             late=sum(1 for r in rows if r.late.days > 0),
             not_assessed=sum(1 for r in rows if r.late.not_assessed),
         )

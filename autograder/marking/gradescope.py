@@ -129,6 +129,9 @@ def _test(item: ItemGrade, rubric: Rubric) -> dict[str, Any]:
     lines = [item.reason or str(item.status)]
     if item.status is Status.ERROR:
         lines.insert(0, "The grader failed on this item, not your code: its points wait for your instructor's look.")
+    if item.status is Status.REFERRED:
+        lines.insert(0, "The grader could not tell which part of your notebook this item is about: your "
+                        "instructor will mark it.")
     if item.detail:
         lines += ["", "```", *item.detail[-20:], "```"]
     _, rubric_item = rubric.item(item.id)
@@ -190,10 +193,15 @@ def results(grade: Grade, rubric: Rubric, *, late: Late, seconds: float) -> dict
     for notebook in grade.notebooks:
         if notebook.problem:
             summary.append(f"- `{notebook.notebook}`: {notebook.problem}")
-    by_hand = [i for i in grade.awaiting if i.status is not Status.ERROR]
+    by_hand = [i for i in grade.awaiting if i.status not in (Status.ERROR, Status.REFERRED)]
     if by_hand:
         summary.append("Marked by hand: " + ", ".join(f"{i.id} ({i.max_points:g}{' bonus' if i.bonus else ''})"
                                                       for i in by_hand) + ".")
+    referred = [i for i in grade.awaiting if i.status is Status.REFERRED]
+    if referred:
+        summary.append("Found no part of the notebook to grade for " + ", ".join(f"{i.id} ({i.max_points:g})"
+                                                                                 for i in referred)
+                       + ": your instructor will mark them.")
     failed = [i for i in grade.awaiting if i.status is Status.ERROR]
     if failed:
         summary.append("The grader failed on " + ", ".join(f"{i.id} ({i.max_points:g})" for i in failed)

@@ -1,5 +1,7 @@
-"""Synthetic stand-ins for the course's two ``.npz`` files, and the grader's own inputs for
-the function checks of question 1. Trusted side only.
+"""Synthetic stand-ins for the course's files, and the grader's own inputs for the function
+checks of question 1. Trusted side only.
+
+``hw2_Q1.npy``: grey 64 x 64 faces of ``autograder.data.faces`` (uint8).
 
 ``hw2_Q2_and_Q3_data.npz``: garment images of ``autograder.data.fashionmnist`` (784 pixels,
 uint8), ten classes, train / validation / test. A tenth of the training and validation
@@ -17,12 +19,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.data.faces import draw_face
 from autograder.data.fashionmnist import draw
 
+FACES = {"small": 400, "full": 2000}
 Q2Q3_SIZES = {"small": (3000, 1000, 1000), "full": (50000, 10000, 10000)}
 Q4_SIZES = {"small": (2000, 1000), "full": (60000, 10000)}
 LABEL_NOISE = 0.1
 CLASSES = 10
+
+
+def q1(scale: str, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed + 11)
+    return {"faces": np.stack([draw_face(rng) for _ in range(FACES[scale])])}
 
 
 def _garments(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from autograder.checking import CheckFailed, as_number
-from autograder.checks.layers import expect_table, trace
+from autograder.checks.layers import expect_table, trace_any
 from autograder.checks.training import accuracy, cross_entropy, optimizer, trained_further
 
 SHALLOW = ["Linear(784, 32)", "ReLU", "Linear(32, 10)"]
@@ -20,17 +20,20 @@ TIE = 1e-6  # two picks of the same epoch measure alike up to float32 arithmetic
 
 
 @pytest.mark.item("2.1a")
-def test_shallow_mlp_and_sgd(nb):
-    expect_table(trace(nb, "shallow_mlp", (784,)), SHALLOW, (784,), what="shallow_mlp")
+def test_shallow_mlp_and_sgd(nb, assignment):
+    shapes = assignment.module("splits").SHAPES
+    expect_table(trace_any(nb, "shallow_mlp", shapes), SHALLOW, (784,), what="shallow_mlp")
     optimizer(nb, "optimizer_sgd", "shallow_mlp").expect(("SGD",), what="optimizer_sgd", model="shallow_mlp")
 
 
 @pytest.mark.item("2.1b")
 def test_converged(nb, assignment, data, given):
     splits = assignment.module("splits")
-    want = splits.labels(assignment, data, "y_train")
-    further = trained_further(nb, "shallow_mlp", "optimizer_sgd", splits.split("x_train"), splits.split("y_train"),
-                              epochs=given["epochs"], batch=given["batch"])
+    found = splits.arrays(assignment, data, "hw2-q2q3")
+    want = found["y_train"]
+    way = splits.way_for(nb, "shallow_mlp", assignment, data, "hw2-q2q3")
+    further = trained_further(nb, "shallow_mlp", "optimizer_sgd", found["x_train"], want,
+                              epochs=given["epochs"], batch=given["batch"], prepare=way.expression)
     if further.before.shape != (len(want), 10):
         raise CheckFailed(f"`shallow_mlp` should give 10 scores per image; it gave shape {further.before.shape}")
     before, after = cross_entropy(further.before, want), cross_entropy(further.after, want)
@@ -47,11 +50,14 @@ def test_converged(nb, assignment, data, given):
 
 @pytest.mark.item("2.1c")
 def test_three_picks(nb, assignment, data, given, measure):
-    scores = assignment.module("splits").scores
+    splits = assignment.module("splits")
+    scores = splits.scores
+    # one training made all four: they take their images one way, the way the last pick does best
+    way = splits.way_for(nb, "model_max_val_acc", assignment, data, "hw2-q2q3")
     measured = {}
     for model in [*PICKS, "shallow_mlp"]:
-        train, y_train = scores(nb, model, assignment, data, "x_train")
-        val, y_val = scores(nb, model, assignment, data, "x_val")
+        train, y_train = scores(nb, model, assignment, data, "x_train", way=way)
+        val, y_val = scores(nb, model, assignment, data, "x_val", way=way)
         measured[model] = {"train_loss": cross_entropy(train, y_train), "val_loss": cross_entropy(val, y_val),
                            "val_acc": accuracy(val, y_val)}
     for model, (key, words) in PICKS.items():
@@ -63,7 +69,7 @@ def test_three_picks(nb, assignment, data, given, measure):
                               f"({best:.4f} against {measured[model][key]:.4f}), measured on the kernel's splits")
     tested = {}
     for model in PICKS:
-        test, y_test = scores(nb, model, assignment, data, "x_test")
+        test, y_test = scores(nb, model, assignment, data, "x_test", way=way)
         tested[model] = measure(accuracy(test, y_test), name=f"test accuracy of {model}")
     if tested["model_max_val_acc"] < given["floor"]:
         raise CheckFailed(f"model_max_val_acc's test accuracy is {tested['model_max_val_acc']:.3f}; a trained "
@@ -75,10 +81,10 @@ def test_learning_rate_drop(nb, assignment, data, given, measure):
     scores = assignment.module("splits").scores
     found = optimizer(nb, "optimizer_lr_drop", "model_lr_drop")
     found.expect(("SGD",), what="optimizer_lr_drop", model="model_lr_drop")
-    initial = as_number(nb.get("initial_lr"), "initial_lr")
     started = [lr for lr in found.setting("initial_lr") if lr is not None]
-    if any(abs(lr - initial) > 1e-12 * max(1.0, initial) for lr in started):
-        raise CheckFailed(f"initial_lr is {initial:g}, but optimizer_lr_drop's schedule started at {started[0]:g}")
+    # a learning-rate scheduler records where it started in the optimiser itself; a drop
+    # written by hand leaves the notebook's own starting rate to read
+    initial = max(float(lr) for lr in started) if started else as_number(nb.get("initial_lr"), "initial_lr")
     final = max(float(lr) for lr in found.setting("lr"))
     if not final * given["factor"] <= initial * (1 + 1e-9):
         raise CheckFailed(f"optimizer_lr_drop ends at a learning rate of {final:g}, from {initial:g}: it should "

@@ -4,18 +4,20 @@ kernel never had, and the parameter counts."""
 import pytest
 
 from autograder.checking import CheckFailed, as_number
-from autograder.checks.layers import expect_table, table, trace
+from autograder.checks.layers import expect_table, table, trace_any
 from autograder.checks.training import accuracy
 
 
 @pytest.mark.item("3.1a")
-def test_deep_mlp(nb, given):
-    expect_table(trace(nb, given["model"], (784,)), given["layers"], (784,), what=given["model"])
+def test_deep_mlp(nb, assignment, given):
+    shapes = assignment.module("splits").SHAPES
+    expect_table(trace_any(nb, given["model"], shapes), given["layers"], (784,), what=given["model"])
 
 
 @pytest.mark.item("3.2a")
-def test_wide_mlp(nb, given):
-    expect_table(trace(nb, given["model"], (784,)), given["layers"], (784,), what=given["model"])
+def test_wide_mlp(nb, assignment, given):
+    shapes = assignment.module("splits").SHAPES
+    expect_table(trace_any(nb, given["model"], shapes), given["layers"], (784,), what=given["model"])
 
 
 @pytest.mark.item("3.1b")
@@ -39,7 +41,7 @@ def _count(nb, assignment, given):
     counted = as_number(nb.get(given["answer"]), given["answer"])
     if counted == handout:
         return
-    own = trace(nb, given["model"], (784,)).total
+    own = trace_any(nb, given["model"], assignment.module("splits").SHAPES).total
     if counted != own:
         raise CheckFailed(f"{given['answer']} is {counted:,.0f}; the handout's network has {handout:,} parameters "
                           f"(weights and biases), and `{given['model']}` has {own:,}")

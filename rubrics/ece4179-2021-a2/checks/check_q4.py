@@ -5,15 +5,15 @@ accuracy, on labels the kernel never had, is shown to the marker beside the plot
 import pytest
 
 from autograder.checking import CheckFailed
-from autograder.checks.layers import trace
-from autograder.checks.training import accuracy, class_scores, optimizer
+from autograder.checks.layers import trace_any
+from autograder.checks.training import accuracy, optimizer
 
 DATASET = "hw2-q4"
 
 
 @pytest.mark.item("4.1a")
-def test_hidden_layers(nb, given):
-    found = trace(nb, "q4_model", (784,))
+def test_hidden_layers(nb, assignment, given):
+    found = trace_any(nb, "q4_model", assignment.module("splits").SHAPES)
     if found.hidden_layers() < given["hidden"]:
         raise CheckFailed(f"q4_model has {found.hidden_layers()} hidden layer(s) (a layer with weights followed "
                           f"by a nonlinearity, on the forward pass); the handout asks for {given['hidden']} at least")
@@ -26,10 +26,9 @@ def test_adam(nb):
 
 @pytest.mark.item("4.1c")
 def test_trained_fully(nb, assignment, data, measure):
-    dataset = assignment.dataset(DATASET)
-    for key, truth in (("x_train", dataset.visible(data.source)["y_train"]),
-                       ("x_test", dataset.heldout(data.source)["y_test"])):
-        found = class_scores(nb, "q4_model", f'load_q4(DATA_DIR)["{key}"]', count=len(truth), classes=10, what=key)
+    scores = assignment.module("splits").scores
+    for key in ("x_train", "x_test"):
+        found, truth = scores(nb, "q4_model", assignment, data, key, dataset=DATASET)
         if key == "x_test":
             measure(accuracy(found, truth), name="test accuracy (for 4.1d and 4.1e)")
         else:
