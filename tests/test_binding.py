@@ -108,6 +108,8 @@ def test_resolving_refers_another_starters_notebook_and_fails_the_templates():
         resolve(other, "shallow", entries)
     with pytest.raises(Referred, match="nothing in it maps an input of 784 to 10 values"):
         resolve(other, "shallow", [])
+    with pytest.raises(Referred, match="needs `load_splits`, a name of the project's template that student.ipynb"):
+        resolve(other, "load_splits", [])  # a helper only the template defines: never the student's 0
     template = Binder("student.ipynb", SPECS, follows=True, reserved=frozenset({"EPOCHS"}))
     with pytest.raises(NotDefined, match=r"`shallow` is not defined in student.ipynb; no cell .* close: `a`"):
         resolve(template, "shallow", entries)

@@ -115,7 +115,7 @@ def test_the_bundle_contains_nothing_hidden(bundle: Path):
     templates = sorted(p.name for p in (ROOT / "student_templates" / "ece4179-2023").glob("*.ipynb"))
     assert sorted(n for n in names if n.endswith(".ipynb")) == templates
     assert "assignment/checks/check_q1.py" not in names  # every item of question 1 is hidden
-    assert {"HOW-TO.md", "Q3_regression.ipynb", "data/q3_regression.npz", "grader/pyproject.toml"} <= names
+    assert {"HOW-TO.md", "Q3_regression.ipynb", "data/Task1_1.npz", "grader/pyproject.toml"} <= names
 
 
 def test_the_bundles_self_check_passes_the_reference_and_fails_the_template(bundle: Path):

@@ -55,12 +55,12 @@ def test_a_template_behind_its_reference_is_stale_until_regenerated(tmp_path: Pa
 
 def test_changed_public_data_is_stale(tmp_path: Path):
     assignment = _copy_project(tmp_path)
-    path = assignment.public_data_dir / "q3_regression.npz"
+    path = assignment.public_data_dir / "Task1_1.npz"
     with np.load(path) as stored:
         arrays = dict(stored)
-    arrays["y_val"] = arrays["y_val"] + 1
+    arrays["Y_val"] = arrays["Y_val"] + 1
     np.savez(path, **arrays)
-    assert any("q3_regression.npz" in problem for problem in stale(assignment))
+    assert any("Task1_1.npz" in problem for problem in stale(assignment))
 
 
 def test_no_solution_text_reaches_the_templates():
@@ -75,15 +75,15 @@ def test_public_data_rounded_differently_is_current_but_a_small_change_is_stale(
     """Another numpy may round a generator's float arithmetic in the last place; that is
     the same data. A change a student could see is not."""
     assignment = _copy_project(tmp_path)
-    path = assignment.public_data_dir / "q3_regression.npz"
+    path = assignment.public_data_dir / "Task1_1.npz"
     with np.load(path) as stored:
         arrays = dict(stored)
-    np.savez(path, **{**arrays, "y_val": np.nextafter(arrays["y_val"], np.inf)})
+    np.savez(path, **{**arrays, "Y_val": np.nextafter(arrays["Y_val"], np.inf)})
     assert stale(assignment) == []
-    np.savez(path, **{**arrays, "y_val": arrays["y_val"] + 1e-6})
-    assert any("q3_regression.npz" in problem for problem in stale(assignment))
-    np.savez(path, **{**arrays, "y_val": arrays["y_val"].astype(np.float32)})
-    assert any("q3_regression.npz" in problem for problem in stale(assignment))
+    np.savez(path, **{**arrays, "Y_val": arrays["Y_val"] + 1e-6})
+    assert any("Task1_1.npz" in problem for problem in stale(assignment))
+    np.savez(path, **{**arrays, "Y_val": arrays["Y_val"].astype(np.float32)})
+    assert any("Task1_1.npz" in problem for problem in stale(assignment))
 
 
 def test_without_the_authoring_extra_generating_templates_says_what_to_install(monkeypatch: pytest.MonkeyPatch):

@@ -294,6 +294,11 @@ class Binder:
             self.bound[name] = binding
             return binding
         spec = self.specs.get(name)
+        if spec is None and not self.follows:  # a name of the template's the rubric says nothing of
+            raise Referred(f"the check needs `{name}`, a name of the project's template that {self.notebook}, "
+                           "written against another starter, does not have and the rubric does not describe: a "
+                           f"marker grades this item, or binds the name in {BINDINGS_FILE} beside the results "
+                           "and grades the submission again")
         if spec is None:
             raise NotDefined(name, self.notebook, hint)
         of = ""

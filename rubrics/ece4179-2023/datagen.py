@@ -1,11 +1,12 @@
 """Deterministic data for question 3 of ece4179-2023.
 
-Public files (shipped to students in ``student_templates/ece4179-2023/data``):
-  q3_regression.npz      Task 1.1: noisy training set with one-sided outliers
-                         (x_trn, y_trn_noisy) and a clean validation set (x_val, y_val);
-                         the target is a cubic, so linear features cannot explain it.
-  q3_classification.npz  Task 1.2: two rings, not linearly separable
-                         (X_train, y_train, X_test, y_test).
+Public files (shipped to students in ``student_templates/ece4179-2023/data``), as the
+course's own files are laid out (``../shared/assignments/real-courses.md``):
+  Task1_1.npz  Task 1.1: noisy training set with one-sided outliers (X_trn, Y_trn) and a
+               clean validation set (X_val, Y_val); the target is a cubic, so linear
+               features cannot explain it.
+  Task1_2.npz  Task 1.2: two rings, not linearly separable, saved by position as
+               np.savez(path, X_train, X_test, Y_train, Y_test): arr_0 ... arr_3.
 
 Held-out sets come from the same distributions with seeds that exist only here, on the
 grader's side; their labels never enter a student's kernel.
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-REGRESSION_FILE = "q3_regression.npz"
-CLASSIFICATION_FILE = "q3_classification.npz"
+REGRESSION_FILE = "Task1_1.npz"
+CLASSIFICATION_FILE = "Task1_2.npz"
 _PUBLIC_SEED = 4179
 _HELDOUT_SEED = 517_923
 
@@ -72,7 +73,14 @@ def classification_heldout(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
 
 
 def public_files() -> dict[str, dict[str, np.ndarray]]:
-    return {REGRESSION_FILE: regression(), CLASSIFICATION_FILE: classification()}
+    """The public files by name, each array under the key the course's file has."""
+    reg, cls = regression(), classification()
+    return {
+        REGRESSION_FILE: {"X_trn": reg["x_trn"], "Y_trn": reg["y_trn_noisy"], "X_val": reg["x_val"],
+                          "Y_val": reg["y_val"]},
+        CLASSIFICATION_FILE: {"arr_0": cls["X_train"], "arr_1": cls["X_test"], "arr_2": cls["y_train"],
+                              "arr_3": cls["y_test"]},
+    }
 
 
 def write_public(folder: Path) -> list[Path]:
