@@ -405,15 +405,19 @@ def test_classifier_results_are_checked_in_the_forms_a_marker_accepts(tmp_path: 
         expect_top_k_result([[3, 2]] + [[]] * 9, tied, np.zeros(4, dtype=int), what="picks", correct=True, k=2)
 
 
-def test_a3s_labels_come_from_its_stl10_split_or_from_a_courses_own_file(toynet: Assignment, tmp_path: Path):
-    """ece4179-2021-a3's checks read a split's labels through one function, whether the
-    rubric declares a split of STL10's files or (a course with its own file) an npz: file."""
+def test_a3s_labels_come_from_the_courses_hw3_npz_by_position_or_another_npz_file(toynet: Assignment,
+                                                                                    tmp_path: Path):
+    """ece4179-2021-a3's checks read a split's labels through one function, from the course's
+    hw3.npz (arr_0..arr_5: train, validation, test pictures and labels) or any npz: file."""
     a3 = load_assignment("ece4179-2021-a3")
     splits = a3.module("splits")
     a3.declare_datasets()
     source = synthetic_source(["stl10-a3"])
     data = SimpleNamespace(source=source)
-    assert np.array_equal(splits.labels(a3, data, "test"), a3.dataset("stl10-a3").labels(source, "test"))
+    with np.load(source / "hw3.npz") as course:
+        assert np.array_equal(splits.labels(a3, data, "test"), course["arr_5"])
+        assert np.array_equal(splits.labels(a3, data, "val"), course["arr_3"])
+        assert splits.arrays(a3, data)["x_train"].shape[1:] == (96, 96, 3) == course["arr_0"].shape[1:]
     blobs = toynet.dataset("toy-blobs")
     folder = tmp_path / "own"
     blobs.synth(folder, scale="small", seed=0)

@@ -2,7 +2,10 @@
 different seeds must give different results for most pictures. The grader sends the
 pictures (training images, which the kernel's view holds too) as uint8 H x W x C arrays;
 the kernel makes PIL images of them, as torchvision's datasets do, and applies the
-student's transform; only the count of pictures that differed comes back."""
+student's transform; only the count of pictures that differed comes back. A transform
+written for tensors (``nn.Sequential`` of torchvision or kornia transforms, applied to
+batches as many students do) gets each picture as a 3 x H x W float tensor in [0, 1], or
+as a batch of one."""
 
 from __future__ import annotations
 
@@ -15,23 +18,39 @@ from ..checking import CheckFailed, as_array, as_number
 if TYPE_CHECKING:
     from ..grading.channel import KernelChannel
 
-PROBE = '''
+_APPLY = '''
+def _apply(transform, image):
+    """``transform`` of one picture: a PIL image, else a float tensor, else a batch of one."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    try:
+        return torch.as_tensor(np.asarray(transform(Image.fromarray(np.asarray(image, dtype=np.uint8)))))
+    except Exception as error:
+        tensor = torch.as_tensor(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+        try:
+            return torch.as_tensor(transform(tensor))
+        except Exception:
+            try:
+                return torch.as_tensor(transform(tensor[None]))[0]
+            except Exception:
+                raise error from None
+'''
+
+PROBE = _APPLY + '''
 def _subject():
     return __TRANSFORM__
 
 
 def probe(images):
-    import numpy as np
     import torch
-    from PIL import Image
     transform = _subject()
     differ = 0
     for index, image in enumerate(images):
-        picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
         torch.manual_seed(2 * index)
-        first = torch.as_tensor(np.asarray(transform(picture)))
+        first = _apply(transform, image)
         torch.manual_seed(2 * index + 1)
-        second = torch.as_tensor(np.asarray(transform(picture)))
+        second = _apply(transform, image)
         differ += bool(first.shape != second.shape or not torch.equal(first, second))
     return differ
 '''
@@ -54,18 +73,15 @@ def expect_random(nb: KernelChannel, transform: str, images: np.ndarray, *, time
                           "(under different seeds): it does not augment at random")
 
 
-TRANSFORMED_PROBE = '''
+TRANSFORMED_PROBE = _APPLY + '''
 def _subject():
     return __TRANSFORM__
 
 
 def probe(images):
-    import numpy as np
     import torch
-    from PIL import Image
     transform = _subject()
-    return torch.stack([torch.as_tensor(transform(Image.fromarray(np.asarray(image, dtype=np.uint8))))
-                        for image in images]).float()
+    return torch.stack([_apply(transform, image) for image in images]).float()
 '''
 
 

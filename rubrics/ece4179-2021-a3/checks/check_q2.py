@@ -12,14 +12,12 @@ from autograder.checks.training import accuracy
 
 SHAPE = (3, 96, 96)
 
-def _training_pictures(data, count=16):
-    from autograder.data import stl10
-
-    return stl10.read_images(stl10.folder_of(data.view) / "train_X.bin")[:count]
+def _training_pictures(assignment, data, count=16):
+    return assignment.module("splits").arrays(assignment, data)["x_train"][:count]
 
 
-def _accuracy(nb, assignment, data, given, model, transform):
-    scores, labels = assignment.module("splits").scores(nb, model, transform, assignment, data, "test")
+def _accuracy(nb, assignment, data, model):
+    scores, labels = assignment.module("splits").scores(nb, model, assignment, data, "test")
     return accuracy(scores, labels), len(labels)
 
 
@@ -35,13 +33,13 @@ def test_block_layered(nb, given):
 
 @pytest.mark.item("2.1c")
 def test_deep_accuracy(nb, assignment, data, given, measure):
-    found, count = _accuracy(nb, assignment, data, given, given["model"], given["transform"])
+    found, count = _accuracy(nb, assignment, data, given["model"])
     measure(found, note=f"{count} test images")
 
 
 @pytest.mark.item("2.2a")
 def test_augmentation(nb, assignment, data, given):
-    pictures = _training_pictures(data)
+    pictures = _training_pictures(assignment, data)
     expect_random(nb, "aug_train_transform", pictures)
     changed = differing(nb, "aug_test_transform", pictures)
     if changed:
@@ -52,7 +50,7 @@ def test_augmentation(nb, assignment, data, given):
 
 @pytest.mark.item("2.2b")
 def test_normalisation(nb, assignment, data, given):
-    pictures = _training_pictures(data)
+    pictures = _training_pictures(assignment, data)
     seen = transformed(nb, "aug_test_transform", pictures)
     if seen.ndim != 4 or seen.shape[1] != 3:
         raise CheckFailed(f"aug_test_transform should give 3 x H x W tensors; it gave shape {seen.shape[1:]}")
@@ -68,8 +66,8 @@ def test_normalisation(nb, assignment, data, given):
 
 @pytest.mark.item("2.2c")
 def test_augmented_accuracy(nb, assignment, data, given, measure):
-    found, count = _accuracy(nb, assignment, data, given, given["model"], given["transform"])
-    baseline, _ = _accuracy(nb, assignment, data, given, *given["baseline"])
+    found, count = _accuracy(nb, assignment, data, given["model"])
+    baseline, _ = _accuracy(nb, assignment, data, given["baseline"])
     measure(found, note=f"{count} test images; deep_cnn {baseline:.3f}, a gain of {found - baseline:+.3f}")
 
 
@@ -79,10 +77,9 @@ def _parameters(nb, model):
 
 @pytest.mark.item("2.3a")
 def test_better(nb, assignment, data, given, measure):
-    model, transform = given["model"], given["transform"]
-    base_model, base_transform = given["than"]
-    found, _ = _accuracy(nb, assignment, data, given, model, transform)
-    baseline, _ = _accuracy(nb, assignment, data, given, base_model, base_transform)
+    model, base_model = given["model"], given["than"]
+    found, _ = _accuracy(nb, assignment, data, model)
+    baseline, _ = _accuracy(nb, assignment, data, base_model)
     params, base_params = _parameters(nb, model), _parameters(nb, base_model)
     measure(found, name=f"test accuracy of {model}",
             note=f"{params:,} parameters; {base_model} {baseline:.3f} with {base_params:,} parameters")
