@@ -356,3 +356,48 @@ def test_emnist_needs_one_layout_and_names_what_is_wrong(source: Path, tmp_path:
         shutil.copy2(emnist.raw_dir(source) / emnist.file_name(usage, matrix), emnist.raw_dir(tmp_path))
     problems = emnist.missing(tmp_path)
     assert any("torchvision layout" in p and "emnist-letters-test-labels-idx1-ubyte" in p for p in problems)
+
+
+def test_the_courses_download_calls_are_served_from_the_view_at_any_root(source: Path, tmp_path: Path):
+    """A real kernel with the set-up: torchvision's STL10, EMNIST, GTSRB and FashionMNIST with
+    ``download=True`` and the ``emnist`` package read the view's files, whatever root the
+    notebook chose; a download the grader serves nothing for fails with the reason."""
+    import json
+
+    from autograder.grading import kernel_setup
+
+    from .conftest import notebook, start_live
+
+    context = DataContext(["emnist", "fashionmnist", "gtsrb", "stl10"], source, synthetic=True)
+    cells = (
+        "import json, torchvision\nfrom emnist import extract_training_samples",
+        "stl = torchvision.datasets.STL10('./data', split='train', download=True)\n"
+        "stl_test = torchvision.datasets.STL10('./data', split='test', download=True)",
+        "letters = torchvision.datasets.EMNIST('datasets', split='letters', train=True, download=True)\n"
+        "x_letters, y_letters = extract_training_samples('letters')",
+        "signs = torchvision.datasets.GTSRB('./data', split='train', download=True)\n"
+        "signs_test = torchvision.datasets.GTSRB('./data', split='test', download=True)",
+        "fashion = torchvision.datasets.FashionMNIST('fm', train=False, download=True)",
+        "print(json.dumps({'stl': [len(stl), int(stl.data[0].sum()), sorted(set(stl_test.labels.tolist()))],\n"
+        "    'letters': [len(letters), int(letters.data[0].sum()), x_letters.shape[0], int(x_letters[0].sum())],\n"
+        "    'signs': [len(signs), len(signs_test), sorted({label for _, label in signs_test._samples})],\n"
+        "    'fashion': [len(fashion), int(fashion.targets.sum())]}))",
+        "torchvision.datasets.CIFAR10('./data', download=True)",
+    )
+    live = start_live(notebook(*cells), tmp_path, prelude=kernel_setup.install_source(context.downloads()),
+                      cell_timeout=120, total_timeout=400)
+    try:
+        assert [c.status for c in live.run.cells] == ["ok"] * 6 + ["error"], [c.evalue for c in live.run.cells]
+        assert "cannot be downloaded in grading (the network is off)" in live.run.cells[6].evalue
+        found = json.loads(live.nb.cells[5].outputs[0]["text"])
+    finally:
+        live.shutdown()
+        context.close()
+    images = stl10.read_images(stl10.folder_of(source) / stl10.FILES[("train", "images")])
+    test_count = len(stl10.read_labels(stl10.folder_of(source) / stl10.FILES[("test", "labels")]))
+    # every test label the view holds is 0, no class: torchvision makes it 0 - 1 in uint8
+    assert found["stl"] == [len(images), int(images[0].sum()), [255]] and test_count > 0
+    letters = emnist.read(source)[("train", "images")]
+    assert found["letters"] == [len(letters), int(letters[0].sum()), len(letters), int(letters[0].sum())]
+    assert found["signs"][0] > 0 and found["signs"][1:] == [len(list(gtsrb.test_dir(source).glob("*.ppm"))), [0]]
+    assert found["fashion"] == [len(fashionmnist.heldout(source)), 0]

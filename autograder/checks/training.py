@@ -50,7 +50,7 @@ def _run(model, inputs, batch, transform=None):
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
     if transform is None:
-        inputs = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+        inputs = torch.as_tensor(np.ascontiguousarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     training = model.training
     model.eval()
     try:
@@ -58,7 +58,7 @@ def _run(model, inputs, batch, transform=None):
             out = []
             for i in range(0, len(inputs), batch):
                 chosen = inputs[i:i + batch] if transform is None else _pictures(inputs[i:i + batch], transform)
-                out.append(model(chosen.to(device=device, dtype=dtype)).float().cpu())
+                out.append(model(chosen.to(device=device, dtype=dtype).contiguous()).float().cpu())
     finally:
         model.train(training)
     return torch.cat(out) if out else torch.zeros(0)
@@ -245,13 +245,17 @@ def probe(inputs, batch):
 
 
 def predict_codes(nb: KernelChannel, function: str, model: str, inputs: Any, *, count: int, classes: int,
-                  what: str = "inputs", batch: int = 4096, timeout: float | None = None) -> np.ndarray:
+                  what: str = "inputs", batch: int = 4096, timeout: float | None = None,
+                  prepare: str | None = None) -> np.ndarray:
     """The classes (0 to ``classes`` - 1) the student's ``function(model, X)`` predicts for
     ``inputs`` (an array sent, or an expression the kernel evaluates), called on batches of
     numpy arrays: framework-neutral, ``function`` may run a torch or a Keras model and
     return numpy, a tensor or a list. One class code per row, or one score per class and row
-    (as Keras's ``model.predict`` gives: the highest counts) is accepted."""
+    (as Keras's ``model.predict`` gives: the highest counts) is accepted. ``prepare`` is as
+    ``outputs``'s."""
     expression = inputs if isinstance(inputs, str) else "inputs"
+    if prepare is not None and not isinstance(inputs, str):
+        expression = f"(lambda np: {prepare})(__import__('numpy'))"
     sent = None if isinstance(inputs, str) else np.asarray(inputs)
     source = _source(PREDICT_PROBE, function=_name(function), model=_name(model), inputs=expression)
     call = f"`{function}({model}, X)` on {what}"

@@ -19,6 +19,7 @@ the modules.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 from types import ModuleType
@@ -98,8 +99,9 @@ def withheld(names: list[str]) -> dict[str, str]:
 
 def downloads(names: list[str], view: Path) -> dict[str, str]:
     """What the datasets ``names`` answer of their downloaders' fetches (``DOWNLOADS`` of a
-    dataset module: the end of the path a download is saved to -> the file of the view)."""
-    return {fetched: str(view / answer) for name in names
+    dataset module: the end of the path a download is saved to -> the file or folder of the
+    view; a ``./`` in it is kept, marking where an archive's own paths begin)."""
+    return {fetched: os.path.join(view, answer) for name in names
             for fetched, answer in getattr(dataset(name), "DOWNLOADS", {}).items()}
 
 

@@ -39,6 +39,11 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 SPLIT = "letters"
 PARTS = (("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels"))
 ZIP = Path("emnist_cache") / "emnist.zip"  # not emnist/: EMNIST/ beside it on a case-blind disk
+#: The ``emnist`` package's ``extract_training_samples``/``extract_test_samples`` read its
+#: cache file (downloading it first when it is not there): the kernel's package is pointed
+#: at the view's copy, so the handout's own calls work offline.
+#: torchvision's ``EMNIST(root, split="letters", download=True)`` fetches the same zip.
+DOWNLOADS = {"python:emnist.CACHE_FILE_PATH": str(ZIP), "EMNIST/raw/gzip.zip": str(ZIP)}
 _COUNTS = {"small": (2600, 520), "full": (124800, 20800)}
 
 

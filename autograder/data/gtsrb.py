@@ -20,6 +20,11 @@ CLASSES = 43
 NAME = "gtsrb"  # what rubrics call it: the registry finds the module by it
 WITHHELD = "test ClassIds (all 0)"
 HEADER = ["Filename", "Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId"]
+#: torchvision's ``GTSRB(root, split=..., download=True)`` fetches three zips into
+#: ``root/gtsrb``: the kernel links the view's folders and labels file where they unpack.
+DOWNLOADS = {"gtsrb/GTSRB-Training_fixed.zip": "gtsrb/./GTSRB/Training",
+             "gtsrb/GTSRB_Final_Test_Images.zip": "gtsrb/./GTSRB/Final_Test",
+             "gtsrb/GTSRB_Final_Test_GT.zip": "gtsrb/./GT-final_test.csv"}
 _COUNTS = {"small": (30, 430), "full": (912, 12630)}  # per class in training; test images in all
 _SHAPES = ("circle", "triangle", "inverted", "square", "diamond")
 _COLOURS = ((200, 30, 30), (30, 60, 200), (230, 200, 20), (235, 235, 235))

@@ -18,8 +18,9 @@ only changes the student's own run). What it covers, from real students' noteboo
   on with its other imports, and the names the import would bind stand for the missing
   module, raising a clear ``ModuleNotFoundError`` where they are used. (The grader reads
   which modules are missing from the cells' source, not from the kernel.)
-- Downloads of datasets (torchvision's ``download=True``) are served from the data the
-  grader gave the kernel, as ``serve_downloads`` configures (the network stays off).
+- Downloads of datasets (torchvision's ``download=True``, the ``emnist`` package's cache)
+  are served from the data the grader gave the kernel, as ``serve_downloads`` configures
+  (the network stays off).
 """
 
 from __future__ import annotations
@@ -196,18 +197,54 @@ def _tensorboard(line: str) -> None:
     _say(f"TensorBoard is not started in grading (%tensorboard {line.strip()}); the logs stay where they are")
 
 
+def _emnist_on_numpy_2(module: Any) -> None:
+    """The ``emnist`` package (last released in 2019) reads an IDX header with ``int()`` of a
+    one-element array, which numpy 2 refuses: its reader, written for both."""
+    import numpy
+
+    def parse_idx(data: bytes) -> Any:
+        data = bytes(data)
+        if data[0] != 0 or data[1] != 0:
+            raise ValueError("Data is not in IDX format.")
+        kind = module.IDX_DATA_TYPE_CODES.get(data[2])
+        if kind is None:
+            raise ValueError(f"Unrecognized data type code {hex(data[2])}. Is the data in IDX format?")
+        dims = data[3]
+        shape = tuple(int.from_bytes(data[4 * (d + 1):4 * (d + 2)], "big") for d in range(dims))
+        return numpy.frombuffer(data[4 * (dims + 1):], dtype=numpy.dtype(kind).newbyteorder(">")).reshape(shape)
+
+    module.parse_idx = parse_idx
+
+
 def serve_downloads(served: dict[str, str]) -> None:
     """Answer torchvision's downloads from local files: ``served`` maps the end of the path
     torchvision saves a download to (``FashionMNIST/raw/train-images-idx3-ubyte.gz``, or a
-    file name) to the file that answers it, whatever root the notebook chose. A served
-    file counts as intact (the stand-ins are not the originals, byte for byte)."""
+    file name) to the file that answers it, whatever root the notebook chose. An archive
+    (``stl10_binary.tar.gz``) may be answered by what it unpacks to, a folder or a file,
+    which is then linked where the archive would have unpacked it; ``/./`` in its path marks
+    where the archive's own paths begin (``.../gtsrb/./GTSRB/Training``, as rsync marks it),
+    and without one the archive holds it under its own name. A served file, and any
+    file in a served folder, counts as intact (the stand-ins are not the originals, byte for
+    byte; what a served folder lacks, as STL10's unlabelled images, is not needed). A key
+    ``python:module.ATTRIBUTE`` sets a package's own download path (``emnist``'s cache) to
+    the served file instead."""
+    for key, source in served.items():  # a package's own download, pointed at the served file
+        if key.startswith("python:"):
+            package, _, attribute = key.removeprefix("python:").rpartition(".")
+            try:
+                module = __import__(package, fromlist=[attribute])
+            except Exception:  # the package is not in the environment: nothing downloads through it
+                continue
+            setattr(module, attribute, source)
+            if package == "emnist":
+                _emnist_on_numpy_2(module)
+    served = {key: source for key, source in served.items() if not key.startswith("python:")}
     if not served:
         return
     try:
         from torchvision.datasets import utils
     except Exception:  # no torchvision: nothing downloads through it
         return
-    import shutil
 
     def source_for(target: Path) -> str | None:
         """The served file for ``target``: the longest key its path ends with."""
@@ -217,6 +254,12 @@ def serve_downloads(served: dict[str, str]) -> None:
                 return served[key]
         return None
 
+    def unpacked(source: str, archive: Path) -> bool:
+        """Whether ``source`` answers ``archive`` with what it unpacks to: a folder, or a file that
+        is no archive of that kind (FashionMNIST's IDX file for its ``.gz``)."""
+        kinds = (".zip", ".tar", ".gz", ".tgz", ".xz", ".bz2")
+        return os.path.isdir(source) or (archive.suffix in kinds and Path(source).suffix != archive.suffix)
+
     def download_url(url: str, root: str, filename: str | None = None, md5: str | None = None,
                      max_redirect_hops: int = 3) -> None:
         target = Path(os.path.expanduser(root)) / (filename or os.path.basename(url.split("?")[0]))
@@ -225,29 +268,41 @@ def serve_downloads(served: dict[str, str]) -> None:
             raise RuntimeError(f"{url} cannot be downloaded in grading (the network is off), and the grader "
                                "serves no file for it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            return
-        if target.suffix == ".gz" and not source.endswith(".gz"):  # served as fetched: gzipped
-            import gzip
-
-            with open(source, "rb") as plain, gzip.open(target, "wb", compresslevel=1) as packed:
-                shutil.copyfileobj(plain, packed)
-        else:
+        if not target.exists() and not unpacked(source, target):  # an unpacked answer: extract_archive links it
             target.symlink_to(source)
 
+    unpack = utils.extract_archive
+
+    def extract_archive(from_path: str, to_path: str | None = None, remove_finished: bool = False) -> str:
+        source = source_for(Path(from_path))
+        if source is None or not unpacked(source, Path(from_path)):
+            return str(unpack(from_path, to_path, remove_finished))
+        inside = source.split("/./", 1)[1] if "/./" in source else Path(source).name  # what the archive holds
+        into = Path(to_path or os.path.dirname(from_path))
+        placed = into / inside
+        placed.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(placed):
+            placed.symlink_to(source, target_is_directory=os.path.isdir(source))
+        return str(into)
+
+    folders = [os.path.realpath(source) + os.sep for source in served.values() if os.path.isdir(source)]
     intact = utils.check_integrity
 
     def check_integrity(fpath: str, md5: str | None = None) -> bool:
         source = source_for(Path(fpath))
         if source is not None and os.path.isfile(fpath):  # what the grader served, or an earlier copy of it
             return True
+        if any(os.path.realpath(fpath).startswith(folder) for folder in folders):  # in a served folder
+            return True
         return bool(intact(fpath, md5))
 
-    utils.download_url = download_url
-    utils.check_integrity = check_integrity
+    replacements = {"download_url": download_url, "check_integrity": check_integrity,
+                    "extract_archive": extract_archive}
+    for name, replacement in replacements.items():
+        setattr(utils, name, replacement)
     for module in list(sys.modules.values()):  # the dataset modules imported the names themselves
         if getattr(module, "__name__", "").startswith("torchvision.datasets."):
-            for name, replacement in (("download_url", download_url), ("check_integrity", check_integrity)):
+            for name, replacement in replacements.items():
                 if getattr(module, name, None) is not None:
                     setattr(module, name, replacement)
 
