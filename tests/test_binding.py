@@ -231,3 +231,31 @@ def test_another_starters_notebook_is_graded_through_what_fits_and_a_marker_bind
     assert {item["id"]: item["status"] for item in record["items"]} == {i: "passed" for i in ("1a", "1b", "1c", "1d",
                                                                                               "1e")}
     assert "bound by a marker in bindings.yaml" in record["items"][0]["reason"]
+
+
+def test_an_optimiser_made_inside_a_training_function_is_found_by_what_it_updates(tmp_path: Path):
+    """`train_model(config)` keeps its optimiser local, as the courses' students write it: the
+    kernel's set-up noted it, so it is graded by what it is (an SGD passes, an Adam in the
+    same place loses the item), with its last settings (a scheduler's dropped rate)."""
+    assignment = load_assignment(toynet_named(tmp_path / "toynet"))
+    local = [STUDENT[0], STUDENT[1], STUDENT[2].replace("return model, optimiser", "return model")
+             .replace("momentum=0.9)", "momentum=0.9)\n    drop = torch.optim.lr_scheduler.StepLR(optimiser, 30)")
+             .replace("            optimiser.step()", "            optimiser.step()\n        drop.step()"),
+             "my_model = train_model({'lr': 0.1, 'epochs': 60})"]
+    found = {}
+    for kind in ("SGD", "Adam"):
+        submission = tmp_path / kind
+        cells = [cell.replace("torch.optim.SGD(model.parameters(), lr=config['lr'], momentum=0.9)",
+                              f"torch.optim.{kind}(model.parameters(), lr=config['lr'])") for cell in local]
+        write_notebook(submission / "toynet.ipynb", *cells, parameters=None)
+        opened = open_submission(submission)
+        try:
+            grade = grade_submission(assignment, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox())
+        finally:
+            opened.close()
+        found[kind] = {item.id: item for item in grade.items}
+    sgd, adam = found["SGD"]["1b"], found["Adam"]["1b"]
+    assert sgd.status == "passed", sgd.reason
+    assert "graded the SGD a function made for `my_model` (no name holds it after the run) as `opt`" in sgd.reason
+    assert adam.status == "failed" and "Adam" in adam.reason, adam.reason
+    assert found["SGD"]["1c"].status == "passed", found["SGD"]["1c"].reason  # trained on with its settings

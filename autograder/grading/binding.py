@@ -32,6 +32,7 @@ import yaml
 
 from ..course.rubric import NameSpec
 from ..errors import NotDefined, Referred, SubmissionError
+from .kernel_setup import KERNEL_MODULE
 from .names import bound_names
 
 #: The marker's file of names bound by hand for one submission, in its results folder.
@@ -118,6 +119,25 @@ def probe(kind, inputs, of, reserved):
             return
         found.append(entry)
 
+    def made_in_a_function(found):
+        """An optimiser a function made for the module ``of`` (``train_model(config)``), which
+        no name holds after the run: the kernel's set-up noted it."""
+        setup = sys.modules.get("__SETUP__")
+        if setup is None or any(entry.get("covers") for entry in found):
+            return
+        try:
+            made = setup.optimizer_for(eval(of, scope))
+        except Exception:
+            return
+        if made is not None:
+            optimizer = made
+            kept = get_ipython().user_ns.setdefault("_optimizers_made", [])  # the grader's name for it
+            kept.append(optimizer)
+            found.append({"expression": f"_optimizers_made[{len(kept) - 1}]", "type": type(optimizer).__qualname__,
+                          "identity": id(optimizer), "covers": True,
+                          "shown": f"the {type(optimizer).__qualname__} a function made for `{of}` (no name "
+                                   "holds it after the run)"})
+
     found = []
     for name, value in list(scope.items()):
         if name.startswith("_") or name in skip or isinstance(value, types.ModuleType):
@@ -133,8 +153,10 @@ def probe(kind, inputs, of, reserved):
             elif isinstance(value, (list, tuple)) and len(value) <= 64:
                 for index, item in enumerate(value):
                     consider(f"{name}[{index}]", item, found)
+    if kind == "optimizer" and target:
+        made_in_a_function(found)
     return found
-'''
+'''.replace("__SETUP__", KERNEL_MODULE)
 
 _WHAT = {"module": "module", "function": "function", "optimizer": "optimiser", "value": "value"}
 
@@ -148,8 +170,11 @@ class Binding:
     type: str = ""  # the class of what it holds
     how: str = ""  # why this one: a marker's binding, an alias, or the one that fits
     identity: int = 0  # the object's id in the kernel (0: not known)
+    shown: str = ""  # what it is, in words, where no name of the student's holds it
 
     def sentence(self) -> str:
+        if self.shown:
+            return f"graded {self.shown} as `{self.name}` ({self.how})"
         what = f", a {self.type}," if self.type else ""
         return f"graded `{self.target}`{what} as `{self.name}` ({self.how})"
 
@@ -162,13 +187,14 @@ class Candidate:
     params: int | None = None
     identity: int = 0  # the object's id in the kernel: two names of one object are one candidate
     module: bool = False  # a torch module (a network, or a transform written as one)
+    words: str = ""  # what it is, where no name of the student's holds it
 
     @property
     def head(self) -> str:
         return re.split(r"[.\[]", self.expression, maxsplit=1)[0]
 
     def shown(self) -> str:
-        return f"`{self.expression}` (a {self.type})"
+        return self.words or f"`{self.expression}` (a {self.type})"
 
 
 def valid_target(expression: str) -> bool:
@@ -280,7 +306,8 @@ class Binder:
             self._refuse(name, spec, close, "")
         assert chosen is not None
         binding = Binding(name, chosen.expression, chosen.type,
-                          f"{why}; the notebook's own `{name}`, a {own[0].type}, does not fit", chosen.identity)
+                          f"{why}; the notebook's own `{name}`, a {own[0].type}, does not fit", chosen.identity,
+                          chosen.words)
         self.bound[name] = binding
         return binding
 
@@ -310,7 +337,7 @@ class Binder:
         if chosen is None:
             self._refuse(name, spec, close, hint)
         assert chosen is not None
-        binding = Binding(name, chosen.expression, chosen.type, why, chosen.identity)
+        binding = Binding(name, chosen.expression, chosen.type, why, chosen.identity, chosen.words)
         self.bound[name] = binding
         return binding
 
@@ -328,7 +355,7 @@ class Binder:
         return Candidate(str(entry["expression"]), str(entry.get("type", "")), fits,
                          int(params) if isinstance(params, int) else None,
                          int(identity) if isinstance(identity, int) else 0,
-                         spec.kind == "module" or bool(entry.get("module")))
+                         spec.kind == "module" or bool(entry.get("module")), str(entry.get("shown", "")))
 
     def _rivals(self, name: str, candidate: Candidate) -> list[str]:
         """The aliases of the other names that could hold ``candidate``: of its own kind, or
@@ -344,6 +371,8 @@ class Binder:
             return True
         if any(b.target == candidate.expression for n, b in self.bound.items() if n != name):
             return True
+        if self.specs[name].kind == "optimizer" and self.specs[name].of:  # decided by what it updates
+            return False
         return any(_matches(alias, candidate) for alias in self._rivals(name, candidate))
 
     @staticmethod
@@ -359,7 +388,9 @@ class Binder:
 
     def _choose(self, name: str, spec: NameSpec,
                 candidates: list[Candidate]) -> tuple[Candidate | None, str, list[Candidate]]:
-        claimed = {c.identity for c in candidates if c.identity and any(_matches(a, c) for a in self._rivals(name, c))
+        decided = spec.kind == "optimizer" and bool(spec.of)  # by what it updates, not by others' aliases
+        claimed = {c.identity for c in candidates if c.identity and not decided
+                   and any(_matches(a, c) for a in self._rivals(name, c))
                    and not any(_matches(a, c) for a in spec.aliases)}
         claimed |= {b.identity for n, b in self.bound.items() if n != name and b.identity}
         fitting = [c for c in candidates if c.fits]

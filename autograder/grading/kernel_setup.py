@@ -21,6 +21,9 @@ only changes the student's own run). What it covers, from real students' noteboo
 - Downloads of datasets (torchvision's ``download=True``, the ``emnist`` package's cache)
   are served from the data the grader gave the kernel, as ``serve_downloads`` configures
   (the network stays off).
+- Optimisers made inside functions (``train_model(config)`` keeps its own): each torch
+  optimiser the run makes is noted, so that a check can find the one of a network after
+  the function returned (``optimizer_for``); nothing is kept alive that the notebook let go.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import shlex
 import sys
 import types
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +311,69 @@ def serve_downloads(served: dict[str, str]) -> None:
                     setattr(module, name, replacement)
 
 
+#: The optimisers the run made, in order: their class, the ids of each
+#: group's parameters, the groups while the optimiser lives (its own list, which a
+#: scheduler's dropped rate changes) and their last settings once it is gone.
+MADE: list[dict[str, Any]] = []
+_WATCHED: dict[str, Any] = {}
+
+
+def _note(optimizer: Any) -> None:
+    record = {"type": type(optimizer), "defaults": dict(optimizer.defaults),
+              "ids": [[id(p) for p in group["params"]] for group in optimizer.param_groups],
+              "groups": optimizer.param_groups, "settings": None, "alive": weakref.ref(optimizer)}
+
+    def gone() -> None:  # the last settings kept, the parameters let go
+        record["settings"] = [{k: v for k, v in group.items() if k != "params"} for group in record["groups"]]
+        record["groups"] = None
+
+    weakref.finalize(optimizer, gone)
+    MADE.append(record)
+
+
+def watch_optimizers(*_: Any) -> None:
+    """Note every torch optimiser made from now on (once torch is imported: run before and
+    after each cell)."""
+    torch = sys.modules.get("torch")
+    optim = getattr(torch, "optim", None) if torch is not None else None
+    if optim is None or "init" in _WATCHED:
+        return
+    original = _WATCHED["init"] = optim.Optimizer.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            _note(self)
+        except Exception:  # an optimiser of the student's own making: not noted
+            pass
+
+    optim.Optimizer.__init__ = __init__
+
+
+def optimizer_for(module: Any) -> Any:
+    """The last optimiser the run made over all of ``module``'s trainable parameters: itself
+    while it lives, else one of its class rebuilt over those parameters with its groups'
+    last settings (no state); None if the run made none."""
+    import gc
+
+    gc.collect()  # an optimiser in a reference cycle (a scheduler's) is let go now
+    owned = {id(p): p for p in module.parameters() if p.requires_grad}
+    for record in reversed(MADE):
+        if not owned or not set(owned) <= {i for ids in record["ids"] for i in ids}:
+            continue
+        live = record["alive"]()
+        if live is not None:
+            return live
+        settings = record["settings"] or [{k: v for k, v in group.items() if k != "params"}
+                                          for group in record["groups"] or []]
+        groups = [{**setting, "params": [owned[i] for i in ids if i in owned]}
+                  for setting, ids in zip(settings, record["ids"])]
+        rebuilt = record["type"].__new__(record["type"])
+        _WATCHED["init"](rebuilt, [group for group in groups if group["params"]], dict(record["defaults"]))
+        return rebuilt
+    return None
+
+
 def set_up(served: dict[str, str] | None = None) -> None:
     """Make the kernel behave like the students' platform (see the module's text)."""
     from IPython import get_ipython
@@ -326,6 +393,8 @@ def set_up(served: dict[str, str] | None = None) -> None:
                                   "conda")
     shell.system = _system(shell.system)
     shell.ast_transformers.append(_GuardImports())
+    shell.events.register("pre_run_cell", watch_optimizers)
+    shell.events.register("post_run_cell", watch_optimizers)
     serve_downloads(served or {})
 
 
