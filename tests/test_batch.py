@@ -84,13 +84,16 @@ def _running_batch(folder: Path, count: int, *, results: int) -> tuple[Path, Pat
     batch, out = _batch(folder / "batch", count, SLOW), folder / "results"
     command = [sys.executable, "-m", "autograder", "grade", str(TRIVIAL), str(batch), "-o", str(out), "-j", "2",
                "--sandbox", "local"]
-    # As from a terminal: SIGINT handled, even where the tests run as a background job, which
-    # inherits SIGINT ignored and would pass that on (a handler, unlike an ignore, ends at exec).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # As from a terminal: SIGINT and SIGHUP handled, even where the tests run as a background
+    # job or under nohup, which inherit them ignored and would pass that on (a handler, unlike
+    # an ignore, ends at exec).
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_DFL)}
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     deadline = time.monotonic() + 180
     while len(list(out.glob("*/grade.json"))) < results:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""

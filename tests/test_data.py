@@ -401,3 +401,33 @@ def test_the_courses_download_calls_are_served_from_the_view_at_any_root(source:
     assert found["letters"] == [len(letters), int(letters[0].sum()), len(letters), int(letters[0].sum())]
     assert found["signs"][0] > 0 and found["signs"][1:] == [len(list(gtsrb.test_dir(source).glob("*.ppm"))), [0]]
     assert found["fashion"] == [len(fashionmnist.heldout(source)), 0]
+
+
+def test_pretrained_weights_of_torchvisions_enums_are_served_from_the_weights_folder(tmp_path: Path):
+    """A weight enum (``squeezenet1_1(weights="IMAGENET1K_V1")``) loads the file of that hub
+    name a marker put in ``weights/``, in a real kernel with the set-up; nothing is fetched."""
+    import json
+
+    from autograder.data import weights
+    from autograder.grading import kernel_setup
+
+    from .conftest import notebook, start_live
+
+    view = tmp_path / "view"
+    (view / weights.FOLDER).mkdir(parents=True)
+    torch.manual_seed(5)
+    state = torchvision.models.squeezenet1_1().state_dict()
+    torch.save(state, view / weights.FOLDER / "squeezenet1_1-b8a52dc0.pth")
+    served = data.downloads(["weights"], view)
+    (tmp_path / "work").mkdir()
+    assert served["torch.hub:squeezenet1_1-b8a52dc0.pth"] == str(view / weights.FOLDER / "squeezenet1_1-b8a52dc0.pth")
+    live = start_live(notebook("import json, torch, torchvision",
+                               "net = torchvision.models.squeezenet1_1(weights='IMAGENET1K_V1')\n"
+                               "print(json.dumps(float(net.features[0].weight.sum())))"),
+                      tmp_path / "work", prelude=kernel_setup.install_source(served), cell_timeout=120)
+    try:
+        assert [c.status for c in live.run.cells] == ["ok", "ok"], [c.evalue for c in live.run.cells]
+        got = json.loads(live.nb.cells[1].outputs[0]["text"])
+    finally:
+        live.shutdown()
+    assert got == pytest.approx(float(state["features.0.weight"].sum()), rel=1e-6)

@@ -101,8 +101,11 @@ def downloads(names: list[str], view: Path) -> dict[str, str]:
     """What the datasets ``names`` answer of their downloaders' fetches (``DOWNLOADS`` of a
     dataset module: the end of the path a download is saved to -> the file or folder of the
     view; a ``./`` in it is kept, marking where an archive's own paths begin)."""
-    return {fetched: os.path.join(view, answer) for name in names
-            for fetched, answer in getattr(dataset(name), "DOWNLOADS", {}).items()}
+    found = {fetched: os.path.join(view, answer) for name in names
+             for fetched, answer in getattr(dataset(name), "DOWNLOADS", {}).items()}
+    for name in names:  # what a dataset serves of the files the view holds (weights/ of hub names)
+        found.update(getattr(dataset(name), "served", lambda _: {})(view))
+    return found
 
 
 def stage(names: list[str], source: Path, view: Path) -> None:

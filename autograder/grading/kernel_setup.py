@@ -19,7 +19,8 @@ only changes the student's own run). What it covers, from real students' noteboo
   module, raising a clear ``ModuleNotFoundError`` where they are used. (The grader reads
   which modules are missing from the cells' source, not from the kernel.)
 - Downloads of datasets (torchvision's ``download=True``, the ``emnist`` package's cache)
-  are served from the data the grader gave the kernel, as ``serve_downloads`` configures
+  and of pretrained weights (torchvision's weight enums, through torch.hub) are served from
+  the data the grader gave the kernel, as ``serve_downloads`` and ``serve_hub`` configure
   (the network stays off).
 - Optimisers made inside functions (``train_model(config)`` keeps its own): each torch
   optimiser the run makes is noted, so that a check can find the one of a network after
@@ -374,6 +375,29 @@ def optimizer_for(module: Any) -> Any:
     return None
 
 
+def serve_hub(served: dict[str, str]) -> None:
+    """Pretrained weights torch.hub would download (torchvision's weight enums:
+    ``resnet18(weights="IMAGENET1K_V1")`` fetches ``resnet18-f37072fd.pth``): a key
+    ``torch.hub:<file name>`` answers that file. The kernel's hub folder (``TORCH_HOME``)
+    holds them, so they load as if downloaded before; what is not served would need the
+    network, which stays off."""
+    files = {key.removeprefix("torch.hub:"): source for key, source in served.items()
+             if key.startswith("torch.hub:") and os.path.isfile(source)}
+    if not files:
+        return
+    import tempfile
+
+    try:
+        checkpoints = Path(tempfile.mkdtemp(prefix="torch-home-")) / "hub" / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        for name, source in files.items():
+            (checkpoints / name).symlink_to(source)
+    except OSError as error:  # no writable temporary folder: the weights are not served
+        _say(f"pretrained weights cannot be served here ({error})")
+        return
+    os.environ["TORCH_HOME"] = str(checkpoints.parent.parent)
+
+
 def set_up(served: dict[str, str] | None = None) -> None:
     """Make the kernel behave like the students' platform (see the module's text)."""
     from IPython import get_ipython
@@ -395,7 +419,8 @@ def set_up(served: dict[str, str] | None = None) -> None:
     shell.ast_transformers.append(_GuardImports())
     shell.events.register("pre_run_cell", watch_optimizers)
     shell.events.register("post_run_cell", watch_optimizers)
-    serve_downloads(served or {})
+    serve_hub(served or {})
+    serve_downloads({key: source for key, source in (served or {}).items() if not key.startswith("torch.hub:")})
 
 
 def install_source(served: dict[str, str] | None = None) -> str:
