@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.course.assignment import load_assignment
+from autograder.course.assignment import Assignment, load_assignment
 from autograder.course.rubric import NameSpec, parse_rubric
 from autograder.errors import NotDefined, Referred, RubricError, SubmissionError
 from autograder.grading.binding import (
@@ -24,6 +24,7 @@ from autograder.grading.binding import (
 )
 from autograder.grading.intake import open_submission
 from autograder.grading.pipeline import GradeOptions, grade_submission
+from autograder.grading.record import Grade, ItemGrade
 from autograder.marking.batch import grade_batch
 from autograder.sandboxes.sandbox import LocalSandbox
 
@@ -194,19 +195,24 @@ STUDENT = [
 ]
 
 
+def graded(assignment: Assignment, submission: Path, cells: list[str]) -> tuple[Grade, dict[str, ItemGrade]]:
+    """``cells`` as the submission's notebook, graded; the grade and its items by id."""
+    write_notebook(submission / "toynet.ipynb", *cells, parameters=None)
+    opened = open_submission(submission)
+    try:
+        grade = grade_submission(assignment, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox())
+    finally:
+        opened.close()
+    return grade, {item.id: item for item in grade.items}
+
+
 def test_another_starters_notebook_is_graded_through_what_fits_and_a_marker_binds_the_rest(tmp_path: Path):
     """A real grading: the network and its optimiser found by kind and behaviour and said so;
     a second network makes the network ambiguous, which refers its items to a marker, whose
     bindings.yaml makes the next run of the batch grade the submission again with them."""
     assignment = load_assignment(toynet_named(tmp_path / "toynet"))
     submission = tmp_path / "batch" / "student"
-    write_notebook(submission / "toynet.ipynb", *STUDENT, parameters=None)
-    opened = open_submission(submission)
-    try:
-        grade = grade_submission(assignment, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox())
-    finally:
-        opened.close()
-    items = {item.id: item for item in grade.items}
+    grade, items = graded(assignment, submission, STUDENT)
     assert [items[i].status for i in ("1a", "1b", "1c", "1d", "1e")] == ["passed"] * 5, {
         i: item.reason for i, item in items.items()}
     assert items["1a"].reason.startswith("graded `my_model`, a Sequential, as `net` (the one module of the notebook "
@@ -242,18 +248,10 @@ def test_an_optimiser_made_inside_a_training_function_is_found_by_what_it_update
              .replace("momentum=0.9)", "momentum=0.9)\n    drop = torch.optim.lr_scheduler.StepLR(optimiser, 30)")
              .replace("            optimiser.step()", "            optimiser.step()\n        drop.step()"),
              "my_model = train_model({'lr': 0.1, 'epochs': 60})"]
-    found = {}
-    for kind in ("SGD", "Adam"):
-        submission = tmp_path / kind
-        cells = [cell.replace("torch.optim.SGD(model.parameters(), lr=config['lr'], momentum=0.9)",
-                              f"torch.optim.{kind}(model.parameters(), lr=config['lr'])") for cell in local]
-        write_notebook(submission / "toynet.ipynb", *cells, parameters=None)
-        opened = open_submission(submission)
-        try:
-            grade = grade_submission(assignment, opened, options=GradeOptions(synthetic=True), sandbox=LocalSandbox())
-        finally:
-            opened.close()
-        found[kind] = {item.id: item for item in grade.items}
+    found = {kind: graded(assignment, tmp_path / kind, [
+        cell.replace("torch.optim.SGD(model.parameters(), lr=config['lr'], momentum=0.9)",
+                     f"torch.optim.{kind}(model.parameters(), lr=config['lr'])") for cell in local])[1]
+        for kind in ("SGD", "Adam")}
     sgd, adam = found["SGD"]["1b"], found["Adam"]["1b"]
     assert sgd.status == "passed", sgd.reason
     assert "graded the SGD a function made for `my_model` (no name holds it after the run) as `opt`" in sgd.reason
