@@ -178,6 +178,17 @@ def _source(template: str, **parts: str) -> str:
     return template
 
 
+def _made(inputs: Any, prepare: str | None) -> tuple[str, np.ndarray | None]:
+    """The kernel's expression for the inputs, and the array sent for them: ``inputs`` an
+    expression the kernel evaluates, or an array sent as ``inputs``, which ``prepare`` (an
+    expression of the grader's in ``inputs``; ``np`` is numpy) may turn into the model's inputs."""
+    if isinstance(inputs, str):
+        return inputs, None
+    if prepare is not None:
+        return f"(lambda np: {prepare})(__import__('numpy'))", np.asarray(inputs)
+    return "inputs", np.asarray(inputs)
+
+
 def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int = 512,
             transform: str | None = None, timeout: float | None = None, prepare: str | None = None) -> np.ndarray:
     """``model``'s outputs, as floats, on ``inputs``: an array the grader sends, or (a str)
@@ -186,10 +197,7 @@ def outputs(nb: KernelChannel, model: str, inputs: Any, *, what: str, batch: int
     each made a PIL picture and put through the transform first, as a dataset would. With
     ``prepare``, an expression of the grader's in ``inputs`` (the array sent; ``np`` is
     numpy) makes the model's inputs from them (see ``inputs.Way``)."""
-    expression = inputs if isinstance(inputs, str) else "inputs"
-    if prepare is not None and not isinstance(inputs, str):
-        expression = f"(lambda np: {prepare})(__import__('numpy'))"
-    sent = None if isinstance(inputs, str) else np.asarray(inputs)
+    expression, sent = _made(inputs, prepare)
     source = _source(OUTPUTS_PROBE, model=_name(model), inputs=expression,
                      transform="None" if transform is None else _name(transform))
     found = nb.probe(source, sent, batch, timeout=timeout)
@@ -253,10 +261,7 @@ def predict_codes(nb: KernelChannel, function: str, model: str, inputs: Any, *, 
     return numpy, a tensor or a list. One class code per row, or one score per class and row
     (as Keras's ``model.predict`` gives: the highest counts) is accepted. ``prepare`` is as
     ``outputs``'s."""
-    expression = inputs if isinstance(inputs, str) else "inputs"
-    if prepare is not None and not isinstance(inputs, str):
-        expression = f"(lambda np: {prepare})(__import__('numpy'))"
-    sent = None if isinstance(inputs, str) else np.asarray(inputs)
+    expression, sent = _made(inputs, prepare)
     source = _source(PREDICT_PROBE, function=_name(function), model=_name(model), inputs=expression)
     call = f"`{function}({model}, X)` on {what}"
     found = as_array(nb.probe(source, sent, batch, timeout=timeout), f"what {call} returned")
@@ -340,10 +345,8 @@ def trained_further(nb: KernelChannel, model: str, optimizer_name: str, inputs: 
     makes the model's inputs from sent ones (see ``outputs``). The student's model is not touched."""
     if loss not in ("cross_entropy", "mse"):
         raise ValueError(f"loss {loss!r}: cross_entropy or mse")
-    sent = [None if isinstance(part, str) else np.asarray(part) for part in (inputs, targets)]
-    made = inputs if isinstance(inputs, str) else "inputs"
-    if prepare is not None and not isinstance(inputs, str):
-        made = f"(lambda np: {prepare})(__import__('numpy'))"
+    made, sent_inputs = _made(inputs, prepare)
+    sent = [sent_inputs, None if isinstance(targets, str) else np.asarray(targets)]
     source = _source(FURTHER_PROBE, model=_name(model), optimizer=_name(optimizer_name), inputs=made,
                      targets=targets if isinstance(targets, str) else "targets")
     found = _refused(nb.probe(source, epochs, batch, loss, seed, *sent),
