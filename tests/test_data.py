@@ -403,10 +403,15 @@ def test_the_courses_download_calls_are_served_from_the_view_at_any_root(source:
     assert found["fashion"] == [len(fashionmnist.heldout(source)), 0]
 
 
-def test_pretrained_weights_of_torchvisions_enums_are_served_from_the_weights_folder(tmp_path: Path):
+def test_pretrained_weights_of_torchvisions_enums_and_hugging_face_are_served_from_the_weights_folder(
+        tmp_path: Path):
     """A weight enum (``squeezenet1_1(weights="IMAGENET1K_V1")``) loads the file of that hub
-    name a marker put in ``weights/``, in a real kernel with the set-up; nothing is fetched."""
+    name a marker put in ``weights/``, and ``from_pretrained("<owner>/<name>")`` the folder
+    ``weights/hf/<owner>/<name>/``, in a real kernel with the set-up; nothing is fetched, and a
+    repository not served fails at once with the hub's own words."""
     import json
+
+    from transformers import ViTConfig, ViTModel
 
     from autograder.data import weights
     from autograder.grading import kernel_setup
@@ -418,16 +423,33 @@ def test_pretrained_weights_of_torchvisions_enums_are_served_from_the_weights_fo
     torch.manual_seed(5)
     state = torchvision.models.squeezenet1_1().state_dict()
     torch.save(state, view / weights.FOLDER / "squeezenet1_1-b8a52dc0.pth")
+    repo = "google/vit-base-patch16-224-in21k"
+    vit = ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                             image_size=32, patch_size=16))
+    vit.save_pretrained(view / weights.FOLDER / weights.HF_FOLDER / repo)
     served = data.downloads(["weights"], view)
     (tmp_path / "work").mkdir()
     assert served["torch.hub:squeezenet1_1-b8a52dc0.pth"] == str(view / weights.FOLDER / "squeezenet1_1-b8a52dc0.pth")
-    live = start_live(notebook("import json, torch, torchvision",
+    assert served[f"huggingface:{repo}"] == str(view / weights.FOLDER / weights.HF_FOLDER / repo)
+    stored = weights.load_state(view, repo)  # the hub's own tensor names, which the library renames on loading
+    assert sorted(float(t.sum()) for t in stored.values()) == sorted(float(t.sum()) for t in vit.state_dict().values())
+    live = start_live(notebook("import json, time, torch, torchvision\nfrom transformers import ViTModel",
                                "net = torchvision.models.squeezenet1_1(weights='IMAGENET1K_V1')\n"
-                               "print(json.dumps(float(net.features[0].weight.sum())))"),
+                               "print(json.dumps(float(net.features[0].weight.sum())))",
+                               f"vit = ViTModel.from_pretrained({repo!r})\n"
+                               "print(json.dumps(float(vit.embeddings.patch_embeddings.projection.weight.sum())))",
+                               "start = time.monotonic()\n"
+                               "try:\n    ViTModel.from_pretrained('google/vit-large-patch16-224')\n"
+                               "except OSError as error:\n"
+                               "    print(json.dumps([str(error), time.monotonic() - start]))"),
                       tmp_path / "work", prelude=kernel_setup.install_source(served), cell_timeout=120)
     try:
-        assert [c.status for c in live.run.cells] == ["ok", "ok"], [c.evalue for c in live.run.cells]
-        got = json.loads(live.nb.cells[1].outputs[0]["text"])
+        assert [c.status for c in live.run.cells] == ["ok"] * 4, [c.evalue for c in live.run.cells]
+        printed = [json.loads(next(o["text"] for o in cell.outputs if o.get("name") == "stdout").splitlines()[-1])
+                   for cell in live.nb.cells[1:]]
     finally:
         live.shutdown()
+    got, vit_sum, (refused, waited) = printed
+    assert vit_sum == pytest.approx(float(vit.embeddings.patch_embeddings.projection.weight.detach().sum()), rel=1e-6)
+    assert "couldn't find them in the cached files" in refused and waited < 30
     assert got == pytest.approx(float(state["features.0.weight"].sum()), rel=1e-6)

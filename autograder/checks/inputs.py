@@ -119,6 +119,18 @@ def probe(inputs, expressions, batch):
 '''
 
 
+def outputs_by_way(nb: KernelChannel, model: str, images: np.ndarray, ways: list[Way]) -> list[np.ndarray | str]:
+    """``model``'s outputs on ``images`` prepared each of ``ways`` (all in one request), or why
+    it could not be run that way."""
+    found = nb.probe(_source(WAYS_PROBE, model=_name(model)), images, [w.expression for w in ways], 512)
+    if isinstance(found, dict) and "not_module" in found:
+        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+    if not isinstance(found, list) or len(found) != len(ways):
+        raise CheckFailed(f"`{model}`'s outputs could not be read")
+    return [f"`{model}` raised {result.get('failed')}" if isinstance(result, dict) else
+            np.asarray(result, dtype=np.float64) for result in found]
+
+
 def choose_way(nb: KernelChannel, model: str, images: np.ndarray, labels: np.ndarray, ways: list[Way], *,
                what: str, classes: int) -> Way:
     """The way ``model`` classifies ``images`` (visible ones, with the grader's ``labels``) best:
@@ -129,18 +141,12 @@ def choose_way(nb: KernelChannel, model: str, images: np.ndarray, labels: np.nda
     if key in nb.memo:
         return nb.memo[key]
     chosen = _sample(images)
-    found = nb.probe(_source(WAYS_PROBE, model=_name(model)), images[chosen], [w.expression for w in ways], 512)
-    if isinstance(found, dict) and "not_module" in found:
-        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
-    if not isinstance(found, list) or len(found) != len(ways):
-        raise CheckFailed(f"`{model}`'s outputs could not be read")
     best: tuple[float, Way] | None = None
     last = ""
-    for way, result in zip(ways, found):
-        if isinstance(result, dict):
-            last = f"`{model}` raised {result.get('failed')}"
+    for way, scores in zip(ways, outputs_by_way(nb, model, images[chosen], ways)):
+        if isinstance(scores, str):
+            last = scores
             continue
-        scores = np.asarray(result, dtype=np.float64)
         if scores.ndim != 2 or scores.shape != (len(labels[chosen]), classes):
             last = f"`{model}` gave outputs of shape {scores.shape}, not ({len(labels[chosen])}, {classes})"
             continue
@@ -154,21 +160,31 @@ def choose_way(nb: KernelChannel, model: str, images: np.ndarray, labels: np.nda
     return best[1]
 
 
+def sample(images: np.ndarray) -> np.ndarray:
+    """The visible images a way is chosen on: the first ``SAMPLE``, at most ``SAMPLE_VALUES`` values (at least 32)."""
+    return images[_sample(images)]
+
+
 #: The most bytes of images sent to the kernel in one request.
 CHUNK_BYTES = 16 << 20
 
 
-def class_scores_as(nb: KernelChannel, model: str, images: np.ndarray, way: Way, *, what: str,
-                    classes: int, timeout: float | None = None) -> np.ndarray:
-    """``model``'s scores on ``images`` prepared ``way`` (sent in parts of at most ``CHUNK_BYTES``);
-    another shape is the student's mistake."""
+def outputs_as(nb: KernelChannel, model: str, images: np.ndarray, way: Way, *, what: str,
+               timeout: float | None = None) -> np.ndarray:
+    """``model``'s outputs on ``images`` prepared ``way`` (sent in parts of at most ``CHUNK_BYTES``)."""
     step = max(1, CHUNK_BYTES // max(1, images[:1].nbytes))
     parts = [outputs(nb, model, images[i:i + step], what=f"the outputs of `{model}` on {what}",
                      prepare=way.expression, timeout=timeout) for i in range(0, len(images), step)]
     if len({part.shape[1:] for part in parts}) > 1:
         raise CheckFailed(f"`{model}` gave outputs of different shapes on parts of {what}: "
                           f"{sorted({part.shape for part in parts})}")
-    scores = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def class_scores_as(nb: KernelChannel, model: str, images: np.ndarray, way: Way, *, what: str,
+                    classes: int, timeout: float | None = None) -> np.ndarray:
+    """``model``'s scores on ``images`` prepared ``way``; another shape is the student's mistake."""
+    scores = outputs_as(nb, model, images, way, what=what, timeout=timeout)
     if scores.shape != (len(images), classes):
         raise CheckFailed(f"`{model}` should give {classes} scores per image, ({len(images)}, {classes}) on {what}; "
                           f"it gave shape {scores.shape}")

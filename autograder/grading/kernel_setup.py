@@ -19,9 +19,10 @@ only changes the student's own run). What it covers, from real students' noteboo
   module, raising a clear ``ModuleNotFoundError`` where they are used. (The grader reads
   which modules are missing from the cells' source, not from the kernel.)
 - Downloads of datasets (torchvision's ``download=True``, the ``emnist`` package's cache)
-  and of pretrained weights (torchvision's weight enums, through torch.hub) are served from
-  the data the grader gave the kernel, as ``serve_downloads`` and ``serve_hub`` configure
-  (the network stays off).
+  and of pretrained weights (torchvision's weight enums, through torch.hub; Hugging Face's
+  ``from_pretrained``) are served from the data the grader gave the kernel, as
+  ``serve_downloads``, ``serve_hub`` and ``serve_huggingface`` configure (the network stays
+  off).
 - Optimisers made inside functions (``train_model(config)`` keeps its own): each torch
   optimiser the run makes is noted, so that a check can find the one of a network after
   the function returned (``optimizer_for``); nothing is kept alive that the notebook let go.
@@ -398,6 +399,42 @@ def serve_hub(served: dict[str, str]) -> None:
     os.environ["TORCH_HOME"] = str(checkpoints.parent.parent)
 
 
+#: The revision every served Hugging Face repository is cached at (any 40 hex digits do).
+_HF_REVISION = "0" * 40
+
+
+def serve_huggingface(served: dict[str, str]) -> None:
+    """Models Hugging Face's ``from_pretrained("google/vit-base-patch16-224-in21k")`` would
+    download: a key ``huggingface:<repo id>`` answers it with a folder as ``save_pretrained``
+    writes one (``config.json``, ``model.safetensors``, a processor's config). The kernel's
+    hub cache (``HF_HUB_CACHE``) holds those folders in the hub's own layout, and the hub is
+    told it is offline (always: the network is off, so a repository that is not served fails
+    at once with the hub's own message instead of after retries)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    repos = {key.removeprefix("huggingface:"): source for key, source in served.items()
+             if key.startswith("huggingface:") and os.path.isdir(source)}
+    if not repos:
+        return
+    import tempfile
+
+    try:
+        cache = Path(tempfile.mkdtemp(prefix="hf-hub-"))
+        for repo, source in repos.items():
+            folder = cache / ("models--" + repo.replace("/", "--"))
+            snapshot = folder / "snapshots" / _HF_REVISION
+            snapshot.mkdir(parents=True)
+            (folder / "refs").mkdir()
+            (folder / "refs" / "main").write_text(_HF_REVISION, encoding="utf-8")
+            for path in Path(source).iterdir():
+                (snapshot / path.name).symlink_to(path)
+    except OSError as error:  # no writable temporary folder: the models are not served
+        _say(f"pretrained models cannot be served here ({error})")
+        return
+    os.environ["HF_HUB_CACHE"] = str(cache)
+
+
 def set_up(served: dict[str, str] | None = None) -> None:
     """Make the kernel behave like the students' platform (see the module's text)."""
     from IPython import get_ipython
@@ -420,7 +457,9 @@ def set_up(served: dict[str, str] | None = None) -> None:
     shell.events.register("pre_run_cell", watch_optimizers)
     shell.events.register("post_run_cell", watch_optimizers)
     serve_hub(served or {})
-    serve_downloads({key: source for key, source in (served or {}).items() if not key.startswith("torch.hub:")})
+    serve_huggingface(served or {})
+    serve_downloads({key: source for key, source in (served or {}).items()
+                     if not key.startswith(("torch.hub:", "huggingface:"))})
 
 
 def install_source(served: dict[str, str] | None = None) -> str:
