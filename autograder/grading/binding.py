@@ -432,8 +432,9 @@ class Binder:
     @staticmethod
     def _fit_words(spec: NameSpec) -> str:
         if spec.kind == "module" and spec.input:
-            shape = " x ".join(map(str, spec.input[0]))
-            return f"maps an input of {shape} to {spec.output} values"
+            shapes = [" x ".join(map(str, shape)) for shape in spec.input]
+            shown = shapes[0] if len(shapes) == 1 else ", ".join(shapes[:-1]) + " or " + shapes[-1]
+            return f"maps an input of {shown} to {spec.output} values"
         if spec.kind == "optimizer":
             return f"updates all of `{spec.of}`'s parameters"
         return "fits"
