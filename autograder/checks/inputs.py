@@ -281,16 +281,19 @@ def reconstruct(nb: KernelChannel, model: str, images: np.ndarray, way: Way, mea
     return found
 
 
-def choose_reconstruction(nb: KernelChannel, model: str, visible: np.ndarray, ways: list[Way]) -> Way:
+def choose_reconstruction(nb: KernelChannel, model: str, visible: np.ndarray, ways: list[Way], *,
+                          inputs: np.ndarray | None = None) -> Way:
     """The way ``model`` rebuilds a sample of ``visible`` images (in [0, 1]) best: the lowest
-    squared error."""
-    key = ("reconstruction", model)
+    squared error; fed ``inputs`` instead where given (the same images with the grader's
+    noise, for a denoising autoencoder), and still compared with ``visible``."""
+    key = ("reconstruction", model, inputs is not None)
     if key in nb.memo:
         return nb.memo[key]
     sample = visible[: min(len(visible), 64)]
+    fed = sample if inputs is None else inputs[: len(sample)]
     best: tuple[float, Way] | None = None
     last = ""
-    for way, found in zip(ways, _reconstructions(nb, model, sample, ways, visible.mean(axis=0))):
+    for way, found in zip(ways, _reconstructions(nb, model, fed, ways, visible.mean(axis=0))):
         if isinstance(found, str):
             last = found
             continue

@@ -70,6 +70,12 @@ def stage(source: Path, view: Path) -> None:
     np.save(view / FILE, faces[: _split(len(faces))])
 
 
+def visible(source: Path) -> np.ndarray:
+    """The faces the kernel sees."""
+    faces = _load(source)
+    return faces[: _split(len(faces))]
+
+
 def heldout(source: Path) -> np.ndarray:
     """The faces the kernel never sees (trusted side only)."""
     faces = _load(source)
