@@ -11,6 +11,13 @@ FROM ${BASE}
 # The package index to use when it is not PyPI (the host's pip settings).
 ARG PIP_INDEX=
 ARG PIP_EXTRA_INDEX=
+# tcmalloc, the allocator Colab preloads: the sandbox preloads it in each kernel where the
+# image has it (without it a fixed glibc mmap threshold keeps loops of fresh large tensors
+# from growing the heap, at some cost in speed). Best effort: a base without apt, or with
+# no package index in reach, goes without.
+RUN (command -v apt-get >/dev/null && apt-get update -q >/dev/null && \
+     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtcmalloc-minimal4 >/dev/null && \
+     rm -rf /var/lib/apt/lists/*) || echo "no tcmalloc in this image: kernels fix glibc's mmap threshold instead"
 COPY docker/ /opt/autograder-build/
 # The one list of what kernels import, shared with the local kernel (pyproject.toml).
 COPY autograder/requirements/kernel.txt /opt/autograder-build/

@@ -374,7 +374,9 @@ def test_docker_limits_reach_the_container(tmp_path):
     finally:
         started.close()
         submission.close()
-    assert not docker.client.containers.list(all=True, filters={"label": "org.autograder.kernel"})
+    # this grader's containers (another test's grader may be running kernels beside it)
+    mine = f"org.autograder.kernel.grader-pid={os.getpid()}"
+    assert not docker.client.containers.list(all=True, filters={"label": mine})
 
 
 def test_memory_sizes_parse():
@@ -463,3 +465,23 @@ def test_the_kernel_imports_what_the_handouts_notebooks_import(sandbox, tmp_path
     finally:
         started.close()
         submission.close()
+
+
+def test_the_kernels_allocator_and_threads_are_the_students_platforms(monkeypatch: pytest.MonkeyPatch):
+    """A kernel on this system preloads its tcmalloc where it has one (as Colab does), and
+    otherwise fixes glibc's mmap threshold; one in an image of its own gets the threshold
+    only. Its numeric libraries get as many threads as cores it is granted, never more than
+    the grader was told to use. (The loop this prevents from growing past the memory limit
+    is a variant of EE046211 that keeps its points.)"""
+    from autograder.sandboxes import sandbox
+    from autograder.sandboxes.resources import Resources
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    env = sandbox.kernel_env("/home", Resources(cpus=2.5))
+    assert env["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    assert env.get("LD_PRELOAD") == sandbox.tcmalloc()
+    assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"]) == ("1", "3", "3")
+    image = sandbox.kernel_env("/work", Resources(cpus=None), base={})
+    assert "LD_PRELOAD" not in image and "OMP_NUM_THREADS" not in image
+    monkeypatch.setattr(sandbox, "TCMALLOC", ("/nonexistent/libtcmalloc_minimal.so.4",))
+    assert "LD_PRELOAD" not in sandbox.kernel_env("/home", Resources())

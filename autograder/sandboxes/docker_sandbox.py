@@ -31,6 +31,7 @@ from ..errors import GraderError, UsageError
 from .sandbox import (
     DEFAULT_UID,
     MB,
+    TCMALLOC,
     Place,
     claim_uid,
     hand_over,
@@ -258,8 +259,12 @@ class DockerSandbox:
         }
         for folder in place.readonly:  # the data view, where the staged links point
             volumes[str(folder)] = {"bind": str(folder), "mode": "ro"}
-        # copy the submission into the size-limited scratch area, then become the kernel
-        script = f'cp -RP --preserve=mode,timestamps {_STAGED} {WORK}/job && cd "$0" && exec "$@"'
+        # copy the submission into the size-limited scratch area, preload the image's tcmalloc
+        # where it has one (``sandbox.TCMALLOC``; else glibc's fixed mmap threshold holds), then
+        # become the kernel
+        preload = " ".join(TCMALLOC)
+        script = (f'for lib in {preload}; do if [ -e "$lib" ]; then export LD_PRELOAD="$lib"; break; fi; done; '
+                  f'cp -RP --preserve=mode,timestamps {_STAGED} {WORK}/job && cd "$0" && exec "$@"')
         container = self.client.containers.run(
             self.image,
             command=["sh", "-c", script, self.container_cwd(place), *cmd],

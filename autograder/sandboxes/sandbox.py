@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -38,11 +39,23 @@ from .resources import Resources, has_nvidia_gpu
 from .scratch import alive, make_temp, remove_stale
 
 #: Environment the kernel gets; nothing else of the grader's environment is passed on.
+#: The allocator: under glibc's default one, a loop that makes a fresh 1 MB tensor a step
+#: and keeps a small result of each (``ys.append(a @ x[:, None])``, 10,000 times) grows the
+#: heap by about 1 MB a step, past the memory limit, where Colab (which preloads tcmalloc)
+#: needs 0.5 GB. Kernels preload tcmalloc where the system has it (``TCMALLOC``); elsewhere
+#: glibc's mmap threshold is fixed (``MALLOC_MMAP_THRESHOLD_``), which needs as little
+#: memory but makes large tensors slower to allocate (``bench/allocator.py`` has figures).
 KERNEL_ENV = {
     "PYTHONUNBUFFERED": "1",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "MALLOC_MMAP_THRESHOLD_": "65536",
 }
+#: Where Debian and its relatives keep tcmalloc (package ``libtcmalloc-minimal4``).
+TCMALLOC = tuple(f"/usr/lib/{arch}-linux-gnu/libtcmalloc_minimal.so.4" for arch in ("x86_64", "aarch64")) + (
+    "/usr/lib64/libtcmalloc_minimal.so.4", "/usr/lib/libtcmalloc_minimal.so.4")
+#: The thread counts of the numeric libraries, set from the cores a kernel is granted.
+_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _PASSED_ON = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_HOME", "LD_LIBRARY_PATH")
 #: The unprivileged user a root grader runs students' code as (no account needs to exist).
 DEFAULT_UID = 61000
@@ -133,11 +146,25 @@ def manager_for(spec: KernelSpec, place: Place) -> AsyncKernelManager:
     return manager
 
 
+def tcmalloc() -> str | None:
+    """This system's tcmalloc, if it has one."""
+    return next((path for path in TCMALLOC if os.path.isfile(path)), None)
+
+
 def kernel_env(home: str, resources: Resources, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The kernel's environment: a few of the grader's variables, the kernel's own, HOME."""
+    """The kernel's environment: a few of the grader's variables, the kernel's own, HOME. A
+    kernel that runs on this system (``base`` None: not in an image of its own) preloads
+    the system's tcmalloc where there is one."""
     source = os.environ if base is None else base
     env = {key: source[key] for key in _PASSED_ON if key in source}
     env.update(KERNEL_ENV)
+    preload = tcmalloc() if base is None else None
+    if preload:
+        env["LD_PRELOAD"] = preload
+    if resources.cpus is not None:  # as many threads as granted cores, not as the machine has
+        granted = max(1, math.ceil(resources.cpus))
+        for key in _THREADS:
+            env[key] = str(min(granted, int(env[key]))) if env.get(key, "").isdigit() else str(granted)
     env["HOME"] = home
     indices = resources.gpu_indices()
     if indices is not None:
