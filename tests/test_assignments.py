@@ -69,9 +69,14 @@ def test_grading_loses_exactly_the_broken_items(assignment_id, variant_name, tmp
     reasons = {item.id: f"{item.status}: {item.reason}" for item in grade.items}
     lost = lost_items(grade) & asserted_items(assignment, variant)  # what ran at its synthetic size
     assert lost == expected, {i: reasons[i] for i in lost ^ expected}
+    referred = set(variant.referred) if variant is not None else set()
     for item in grade.items:
         if item.id in partial:
             assert 0 < item.points < item.max_points, reasons[item.id]
-        if item.id in expected - partial:
+        if item.id in referred:
+            assert item.status == "referred", reasons[item.id]
+        elif item.id in expected - partial:
             assert item.points == 0, reasons[item.id]
         assert item.status != "error", reasons[item.id]  # a grader-side failure is never a verdict
+    for item_id, words in (variant.says if variant is not None else {}).items():
+        assert words in reasons[item_id], reasons[item_id]

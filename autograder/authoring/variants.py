@@ -55,6 +55,9 @@ class Variant(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="GradeOptions fields for this variant")
     loses: list[str] | Literal["all"]
     partial: list[str] = Field(default_factory=list, description="items of `loses` that keep some points")
+    referred: list[str] = Field(default_factory=list, description="items of `loses` the grader must send to a marker")
+    says: dict[str, str] = Field(default_factory=dict, description="words an item's reason must hold (the cause "
+                                 "named, not only the symptom)")
     small: list[str] = Field(
         default_factory=list,
         description="questions it breaks nothing in, run at their smallest sizes (the rubric's synthetic.smallest): "
@@ -92,7 +95,8 @@ def load_variants(assignment: Assignment) -> list[Variant]:
 def _problems(assignment: Assignment, variant: Variant) -> list[str]:
     rubric = assignment.rubric
     known = {item.id for _, item in rubric.items()}
-    claimed = set(variant.partial) | (set() if variant.loses == "all" else set(variant.loses))
+    claimed = (set(variant.partial) | set(variant.referred) | set(variant.says)
+               | (set() if variant.loses == "all" else set(variant.loses)))
     problems = [f"variant {variant.name}: item {i!r} is not in the rubric" for i in sorted(claimed - known)]
     for question in variant.small:
         if question not in rubric.synthetic.smallest:
@@ -105,6 +109,8 @@ def _problems(assignment: Assignment, variant: Variant) -> list[str]:
         problems.append(f"variant {variant.name}: item {item!r} is claimed but its question runs small")
     if variant.loses != "all" and not set(variant.partial) <= set(variant.loses):
         problems.append(f"variant {variant.name}: partial items must be among the items it loses")
+    if variant.loses != "all" and not set(variant.referred) <= set(variant.loses) - set(variant.partial):
+        problems.append(f"variant {variant.name}: referred items must be among the items it loses, not partial")
     return problems
 
 

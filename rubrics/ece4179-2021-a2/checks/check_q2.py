@@ -9,6 +9,7 @@ import pytest
 from autograder.checking import CheckFailed, as_number
 from autograder.checks.layers import expect_table, trace_any
 from autograder.checks.training import accuracy, cross_entropy, optimizer, trained_further
+from autograder.errors import Referred
 
 SHALLOW = ["Linear(784, 32)", "ReLU", "Linear(32, 10)"]
 PICKS = {
@@ -17,6 +18,11 @@ PICKS = {
     "model_max_val_acc": ("val_acc", "the highest validation accuracy"),
 }
 TIE = 1e-6  # two picks of the same epoch measure alike up to float32 arithmetic
+SAME_PROBE = '''
+def probe():
+    return {"model_min_val_loss": model_min_val_loss is shallow_mlp,
+            "model_max_val_acc": model_max_val_acc is shallow_mlp}
+'''
 
 
 @pytest.mark.item("2.1a")
@@ -50,6 +56,13 @@ def test_converged(nb, assignment, data, given):
 
 @pytest.mark.item("2.1c")
 def test_three_picks(nb, assignment, data, given, measure):
+    """Each pick is the best of the networks the notebook holds on its own measure. A
+    validation pick that is the network itself (the same object, stored without a copy) holds
+    the last epoch's weights, which is right only if the last epoch was the best on its
+    measure: only the training can tell, so it goes to a marker (a copy of an epoch, the last
+    one included, is a pick; the lowest training loss is the last epoch's in a converging
+    training, as the handout expects). Test accuracies are measured for the marker, charged
+    nowhere: whether the network learned is 2.1b's."""
     splits = assignment.module("splits")
     scores = splits.scores
     # one training made all four: they take their images one way, the way the last pick does best
@@ -60,6 +73,9 @@ def test_three_picks(nb, assignment, data, given, measure):
         val, y_val = scores(nb, model, assignment, data, "x_val", way=way)
         measured[model] = {"train_loss": cross_entropy(train, y_train), "val_loss": cross_entropy(val, y_val),
                            "val_acc": accuracy(val, y_val)}
+    for model in PICKS:
+        test, y_test = scores(nb, model, assignment, data, "x_test", way=way)
+        measure(accuracy(test, y_test), name=f"test accuracy of {model}")
     for model, (key, words) in PICKS.items():
         better = min if key != "val_acc" else max
         best = better(values[key] for values in measured.values())
@@ -67,13 +83,12 @@ def test_three_picks(nb, assignment, data, given, measure):
             winner = next(name for name, values in measured.items() if values[key] == best)
             raise CheckFailed(f"{model} should be the model with {words}; `{winner}` has a better one "
                               f"({best:.4f} against {measured[model][key]:.4f}), measured on the kernel's splits")
-    tested = {}
-    for model in PICKS:
-        test, y_test = scores(nb, model, assignment, data, "x_test", way=way)
-        tested[model] = measure(accuracy(test, y_test), name=f"test accuracy of {model}")
-    if tested["model_max_val_acc"] < given["floor"]:
-        raise CheckFailed(f"model_max_val_acc's test accuracy is {tested['model_max_val_acc']:.3f}; a trained "
-                          f"network reaches {given['floor']} at least")
+    final = [model for model, same in nb.probe(SAME_PROBE).items() if same]
+    if final:
+        raise Referred(f"{' and '.join(f'`{model}`' for model in final)} {'is' if len(final) == 1 else 'are'} "
+                       "`shallow_mlp` itself, stored without a copy: the network as training left it, which is the "
+                       "pick only if the last epoch was the best on its measure; the grader cannot tell that from "
+                       "the networks, a marker reads the training")
 
 
 @pytest.mark.item("2.2a")
@@ -89,8 +104,5 @@ def test_learning_rate_drop(nb, assignment, data, given, measure):
     if not final * given["factor"] <= initial * (1 + 1e-9):
         raise CheckFailed(f"optimizer_lr_drop ends at a learning rate of {final:g}, from {initial:g}: it should "
                           f"be dropped (divided by {given['factor']} or more)")
-    test, y_test = scores(nb, "model_lr_drop", assignment, data, "x_test")
+    test, y_test = scores(nb, "model_lr_drop", assignment, data, "x_test")  # for the marker, charged nowhere
     measure(accuracy(test, y_test), name="test accuracy of model_lr_drop")
-    if accuracy(test, y_test) < given["floor"]:
-        raise CheckFailed(f"model_lr_drop's test accuracy is {accuracy(test, y_test):.3f}; a trained network "
-                          f"reaches {given['floor']} at least")
