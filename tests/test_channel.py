@@ -106,6 +106,16 @@ def test_a_probe_whose_own_local_hides_a_student_name_is_the_graders_failure(cha
         channel.probe("def probe():\n    model = model\n    return model.weight")
 
 
+def test_a_probe_raising_in_the_students_function_names_that_function(channel):
+    """The innermost of the notebook's own frames is named (not the check's code, nor a
+    library's); a probe raising in its own code stays the check's code on the notebook's objects."""
+    with pytest.raises(StudentRaised) as caught:
+        channel.probe("def probe():\n    import numpy\n    return broken(numpy.zeros(2))")
+    assert str(caught.value).startswith("your `helper` (line 5 of its cell), called by the check, raised ValueError")
+    with pytest.raises(StudentRaised, match="^the check's code, run on your notebook's objects, raised TypeError"):
+        channel.probe("def probe():\n    return len(count)")
+
+
 def test_a_missing_name_inside_student_code_is_the_student_error(channel):
     with pytest.raises(StudentRaised, match="NameError"):
         channel.call("uses_missing")

@@ -78,6 +78,12 @@ def test_a_broken_network_loses_each_item_with_its_reason(toynet: Assignment, tm
     assert found["1e"][1] == 0 and "accuracy" in found["1e"][2]
 
 
+def test_an_item_whose_network_never_trained_because_its_cell_failed_says_so(toynet: Assignment, tmp_path: Path):
+    found = _grade(toynet, tmp_path, LOAD, NET, OPT, TRAIN.replace("EPOCHS = 60", "EPOCHS = 60\nnet(torch.zeros(1, 5))"))
+    status, _, reason = found["1c"]
+    assert status == "failed" and ", which uses `net`, failed with RuntimeError" in reason, found["1c"]
+
+
 def test_a_value_that_is_no_network_is_the_students_mistake_not_the_graders(toynet: Assignment, tmp_path: Path):
     found = _grade(toynet, tmp_path / "text", LOAD, 'net = "a network"', "opt = None", "")
     for item in ("1a", "1b", "1c", "1d", "1e"):

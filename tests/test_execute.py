@@ -111,3 +111,18 @@ def test_a_kernel_that_cannot_start_is_a_notebook_problem(tmp_path: Path):
     live = start_live(notebook("x = 1"), tmp_path)
     assert "could not start" in live.run.problem
     assert live.run.cells == []
+
+
+def test_a_missing_name_is_said_unanswered_where_the_templates_placeholder_is_left_and_never_another_answer():
+    """A name a check reads, missing because the template's cell still holds its `...`, is
+    said to be unanswered (not "is `deep_mlp` meant?"); a close name offered is never one
+    another item grades."""
+    from autograder.grading.execute import CellRun, NotebookRun
+    from autograder.grading.record import CellStatus
+
+    sources = ["deep_mlp = make_deep()", "...\nhistory_wide = train(wide_mlp)", "depth = 3"]
+    run = NotebookRun(name="n.ipynb", cells=[CellRun(i + 1, CellStatus.OK, source=s) for i, s in enumerate(sources)],
+                      answers=frozenset({"deep_mlp", "wide_mlp"}))
+    assert run.hint_for("wide_mlp") == "it was not answered: code cell 2 uses it and still holds the template's `...`"
+    assert run.hint_for("deep_mlps") == "no cell of the notebook defines it"  # deep_mlp is 3.1's answer
+    assert run.hint_for("depths") == "no cell of the notebook defines it (is `depth` meant?)"

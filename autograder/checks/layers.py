@@ -385,8 +385,11 @@ def blocks(nb: KernelChannel, model: str) -> list[Block]:
 
 
 def expect_repeated_block(nb: KernelChannel, model: str, *, times: int) -> Block:
-    """Fail unless one convolutional block (a class of its own, or one pattern of layers)
-    is used at least ``times`` times in ``model``: written once and layered."""
+    """Fail unless one convolutional block is used at least ``times`` times in ``model``:
+    written once and layered. A block of a class of its own is written once by being a
+    class; blocks that are built-in containers (``nn.Sequential``) of the same layers count
+    as one block written once only where the notebook's source builds them in one place
+    (a function that makes them, or a loop or comprehension), not pasted out one by one."""
     found = blocks(nb, model)
     counts: dict[str, list[Block]] = {}
     for block in found:
@@ -395,7 +398,42 @@ def expect_repeated_block(nb: KernelChannel, model: str, *, times: int) -> Block
         shown = ", ".join(f"{b.name} ({b.cls.rsplit('.', 1)[-1]})" for b in found) or "none"
         raise CheckFailed(f"no convolutional block is used {times} times in `{model}`; its containers of "
                           f"convolutions: {shown}")
+    repeated = [used for used in counts.values() if len(used) >= times]
+    if all(used[0].cls.startswith("torch.nn.") for used in repeated) and not built_in_one_place(
+            [cell.source for cell in nb.run.cells]):
+        used = max(repeated, key=len)
+        raise CheckFailed(f"`{model}` has {len(used)} blocks of the same layers ({', '.join(b.name for b in used)}), "
+                          "but the notebook writes each out on its own: nothing in it (a function, a class, a loop "
+                          "or a comprehension) builds them in one place, as a block written once and layered is")
     return max(counts.values(), key=len)[0]
+
+
+def _builds_convolutions(node: ast.AST) -> bool:
+    """Whether ``node`` calls a ``Conv...`` layer's or ``Sequential``'s constructor somewhere inside."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            name = inner.func.attr if isinstance(inner.func, ast.Attribute) else getattr(inner.func, "id", "")
+            if name.startswith("Conv") or name == "Sequential":
+                return True
+    return False
+
+
+def built_in_one_place(sources: list[str]) -> bool:
+    """Whether the notebook's source builds containers of convolutions in one place used
+    many times: a function other than a module's own ``__init__``/``forward`` that makes
+    them, or a loop or comprehension that does."""
+    from ..grading.names import parse_cell
+
+    for source in sources:
+        tree = parse_cell(source)
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)) and getattr(node, "name", "") in ("__init__",
+                                                                                                  "forward"):
+                continue
+            loops = (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.FunctionDef, ast.Lambda)
+            if isinstance(node, loops) and _builds_convolutions(node):
+                return True
+    return False
 
 
 def _summary(layers: list[Layer]) -> str:

@@ -9,6 +9,7 @@ run a grader-supplied probe in the student's namespace. Requests and replies are
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, cast
 
 from jupyter_core.utils import run_sync
@@ -25,7 +26,7 @@ from ..errors import (
 from . import wire
 from .binding import CANDIDATES_PROBE, Binder, Binding
 from .execute import CellRun, LiveNotebook, NotebookRun
-from .names import free_names, pure_definition
+from .names import bound_names, free_names, pure_definition, used_names
 
 _INTERRUPT_GRACE_S = 10.0
 _PRINTED_LIMIT = 4000
@@ -38,6 +39,22 @@ def probe(cell_source, name, args):
 """
 #: Who raised, when a grader probe fails on the student's objects (the traceback shows where).
 PROBE_SUBJECT = "the check's code, run on your notebook's objects,"
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_LIBRARY = ("site-packages", "dist-packages", "/lib/python", "<frozen", "<autograder")
+
+
+def _probe_subject(traceback: list[str]) -> str:
+    """Who raised inside a grader probe: the student's own function where the traceback
+    reaches one (the innermost frame of the notebook's code, not a library's), else the
+    check's code run on the notebook's objects."""
+    frames = [match for line in traceback for match in _FRAME.finditer(line)]
+    own = [match for match in frames if match.group(1) != wire.PROBE_FILENAME and not any(
+        part in match.group(1) for part in _LIBRARY) and match.group(3) != "<module>"]
+    if not own:
+        return PROBE_SUBJECT
+    return f"your `{own[-1].group(3)}` (line {own[-1].group(2)} of its cell), called by the check,"
 
 
 def _relies_on(request: dict[str, Any]) -> frozenset[str]:
@@ -67,6 +84,7 @@ class KernelChannel:
         self.bindings: dict[str, str] = {}
         #: The bindings the requests since it was last emptied relied on (one check's, in grading).
         self.used: list[Binding] = []
+        self.touched: set[str] = set()  # the notebook's names the current check's requests read
 
     @property
     def notebook(self) -> str:
@@ -178,10 +196,11 @@ class KernelChannel:
                     self.bindings[name] = binding.target
 
     def _note_use(self, request: dict[str, Any]) -> None:
-        """Remember which bindings a request relies on (for the item's reason)."""
+        """Remember which names, and which bindings, a request relies on (for the item's reason)."""
+        relied = _relies_on(request)
+        self.touched |= {self.bindings.get(name, name).split(".")[0].split("[")[0] for name in relied}
         if not self.binder:
             return
-        relied = _relies_on(request)
         for name, binding in self.binder.bound.items():
             if name in self.bindings and name in relied and binding not in self.used:
                 self.used.append(binding)
@@ -241,7 +260,7 @@ class KernelChannel:
         try:
             return await self._arequest(request, entry, timeout)
         except StudentRaised as error:  # "`probe` raised" would mean nothing to a student
-            raise StudentRaised(PROBE_SUBJECT, error.ename, error.evalue, error.traceback) from None
+            raise StudentRaised(_probe_subject(error.traceback), error.ename, error.evalue, error.traceback) from None
 
     async def acall_as_defined(self, name: str, cell: CellRun, *args: Any, timeout: float | None = None) -> Any:
         """Call ``name`` as ``cell`` defined it, before a later cell redefined it: the cell
@@ -250,6 +269,13 @@ class KernelChannel:
         if not pure_definition(cell.source):
             raise GraderError(f"{cell.label} of {self.notebook} does more than define names; it is not run again")
         return await self.aprobe(_AS_DEFINED, cell.source, name, list(args), timeout=timeout)
+
+    def failed_cells_touched(self) -> list[str]:
+        """The failed cells that use a name the current check read: what they did (a training,
+        say) may not have happened, which a failing item's reason says."""
+        notebooks = {name for cell in self.run.cells for name in bound_names(cell.source)}  # not builtins
+        return [f"{cell.label}, which uses `{name}`, {cell.outcome()}" for cell in self.run.failed
+                for name in sorted(self.touched & notebooks & used_names(cell.source))[:1]]
 
     @property
     def run(self) -> NotebookRun:

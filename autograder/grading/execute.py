@@ -10,6 +10,7 @@ This module knows nothing of pytest or of the command line.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import logging
 import re
@@ -25,7 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
-from .names import bound_names
+from .names import bound_names, parse_cell, used_names
 from .record import CellStatus
 
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -86,6 +87,8 @@ class NotebookRun:
     causes: list[str] = field(default_factory=list)  # why cells failed, root causes first (see ``causes``)
     needs_gpu: str = ""  # the cause, where cells failed for want of a GPU this grading did not have
     lacks_files: list[str] = field(default_factory=list)  # causes: files the notebook reads that it was not given
+    revived: int = 0  # the cell the kernel died in, after which a fresh kernel went on without it (0: none)
+    answers: frozenset[str] = frozenset()  # names other items grade: never offered as a close name
 
     @property
     def failed(self) -> list[CellRun]:
@@ -111,12 +114,24 @@ class NotebookRun:
             cells = " and ".join(cell.label for cell in defining)
             return (f"{cells} {'binds' if len(defining) == 1 else 'bind'} it, but it was not defined after the run "
                     "(in a branch that did not run, or deleted later)")
-        known = sorted({bound for cell in self.cells for bound in bound_names(cell.source)})
-        close = difflib.get_close_matches(head, known, n=1, cutoff=0.75)
-        text = "no cell of the notebook defines it" + (f" (is `{close[0]}` meant?)" if close else "")
+        placeholder = next((cell for cell in self.cells
+                            if _unanswered(cell.source) and head in used_names(cell.source)), None)
+        if placeholder is not None:  # the template's cell, its answer not written
+            text = f"it was not answered: {placeholder.label} uses it and still holds the template's `...`"
+        else:
+            known = sorted({bound for cell in self.cells for bound in bound_names(cell.source)} - self.answers)
+            close = difflib.get_close_matches(head, known, n=1, cutoff=0.75)
+            text = "no cell of the notebook defines it" + (f" (is `{close[0]}` meant?)" if close else "")
         if self.problem:
             text += f"; {self.problem}"
         return text
+
+
+def _unanswered(source: str) -> bool:
+    """Whether a cell holds a bare ``...`` statement: the template's place for an answer."""
+    tree = parse_cell(source)
+    return tree is not None and any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                                    and node.value.value is Ellipsis for node in tree.body)
 
 
 class _GradingClient(NotebookClient):
@@ -234,6 +249,45 @@ async def _run_prelude(client: _GradingClient, code: str, timeout: float) -> boo
     return bool(reply["content"].get("status") == "ok")
 
 
+async def _revive(client: _GradingClient, cwd: Path, env: dict[str, str] | None, start_timeout: float,
+                  prelude: str, sources: list[str], deadline: float) -> bool:
+    """After the kernel died in a cell: a fresh kernel, set up, that runs again the cells
+    run before it (their outputs not kept), so that the notebook can go on without that cell;
+    whether it could (within the notebook's time)."""
+    try:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        manager: Any = client.km
+        await manager.shutdown_kernel(now=True)
+    except Exception:  # what is left of the dead kernel: the new one does not need it gone
+        pass
+    try:
+        manager.cleanup_resources()  # its sockets and connection file, which the new kernel makes again
+    except Exception:
+        pass
+    import zmq.asyncio
+
+    manager.context = zmq.asyncio.Context()  # the old one was closed with the dead kernel
+    try:
+        await client.async_start_new_kernel(cwd=str(cwd), env=env)
+        await client.async_start_new_kernel_client()
+    except Exception:  # no fresh kernel: the notebook stops at the cell that died, as before
+        return False
+    if prelude and not await _run_prelude(client, prelude, start_timeout):
+        return False
+    kc: Any = client.kc
+    for source in sources:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            await kc.execute_interactive(source, store_history=False, allow_stdin=False, timeout=left,
+                                         output_hook=lambda msg: None)
+        except (TimeoutError, DeadKernelError):
+            return False
+    return True
+
+
 async def run_notebook(
     nb: NotebookNode,
     *,
@@ -305,10 +359,12 @@ async def run_notebook(
         run.seconds = time.monotonic() - started
         await live.ashutdown()
         return live
+    ran: list[str] = []  # the sources run so far (a fresh kernel after a death runs them again)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         if "injected-parameters" in cell.metadata.get("tags", []):  # the grader's, not counted as In [n]
+            ran.append(cell.source)
             try:
                 await client.async_execute_cell(cell, index, store_history=False)
             except DeadKernelError:
@@ -331,10 +387,17 @@ async def run_notebook(
         except DeadKernelError:
             record.status = CellStatus.DIED
             record.note = "the kernel died while this cell ran (crash, exit or memory limit)"
-            stop_reason = "not run: the kernel died in an earlier cell"
             run.problem = f"the kernel died while running {record.label}"
+            if not run.revived and await _revive(client, cwd, env, start_timeout, prelude, ran, deadline):
+                run.revived = record.number  # the cells after it run in a fresh kernel, without it
+                record.note += "; a fresh kernel re-ran the cells before it and went on without it"
+            else:
+                stop_reason = "not run: the kernel died in an earlier cell"
+                await live.ashutdown()
             cell.outputs.append(_marker(record.note))
         record.seconds = time.monotonic() - cell_started
+        if record.status is not CellStatus.DIED:
+            ran.append(cell.source)
         dropped = client.dropped_bytes.get(index)
         if dropped:
             run.truncated_cells.append(record.number)

@@ -84,6 +84,12 @@ def pure_definition(source: str) -> bool:
 
 
 @lru_cache(maxsize=256)
+def used_names(source: str) -> set[str]:
+    """Every name a cell mentions (reads or binds), anywhere in it."""
+    tree = parse_cell(source)
+    return set() if tree is None else {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
 def free_names(source: str) -> frozenset[str]:
     """The names grader code (a probe) reads from the namespace it runs in: referenced and not
     bound anywhere in it (a function's own parameters and locals are not the student's)."""

@@ -287,6 +287,7 @@ def start(
             session.runs.append(live.run)
             channel = KernelChannel(live, timeout=limits.probe_timeout_s)
             specs = rubric.names_for(name)
+            live.run.answers = frozenset(specs)  # a missing name's hint never offers another item's answer
             sources = [cell.source for cell in live.run.cells]
             follows = follows_template(sources, specs, template_cells(assignment, name))
             channel.binder = Binder(name, specs, overrides=dict(options.bindings), follows=follows,

@@ -150,12 +150,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if grading is None or item_id is None:
         return report
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+        channel = grading.channels.get(grading.notebook_of(item_id) or "")
         if call.excinfo is None:
             outcome = TestOutcome(item.nodeid, item_id, Status.PASSED)
         else:
             status, reason, detail = _classify(call.excinfo)
+            if status is Status.FAILED and channel is not None:  # a training cell that failed is said
+                failed = [text for text in channel.failed_cells_touched() if text.split(",")[0] not in reason]
+                reason += "".join(f" ({text})" for text in failed[:2])
             outcome = TestOutcome(item.nodeid, item_id, status, reason, detail)
-        channel = grading.channels.get(grading.notebook_of(item_id) or "")
         if channel is not None:
             outcome.bound = [binding.sentence() for binding in channel.used]
         grading.outcomes.append(outcome)
@@ -179,6 +182,7 @@ def nb(request: pytest.FixtureRequest) -> KernelChannel:
     grading, item_id = _grading(request)
     channel = grading.channel_for(item_id)
     channel.used = []  # the bindings this check relies on, for its item's reason
+    channel.touched = set()  # the names it reads, for a failed cell's mention
     return channel
 
 

@@ -171,6 +171,16 @@ class Group:
                 return int(value)
         return 0
 
+    def peak_bytes(self) -> int | None:
+        """The most memory the group held at once, as the kernel counts it (cgroup v2's
+        ``memory.peak``, v1's ``memory.max_usage_in_bytes``); None where it is not kept."""
+        folder = self.folders.get("" if self.version == 2 else "memory")
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return int((folder / name).read_text().split()[0]) if folder else None
+        except (OSError, ValueError, IndexError):
+            return None
+
     def pids(self) -> list[int]:
         found: set[int] = set()
         for folder in self.folders.values():

@@ -130,6 +130,7 @@ class DockerSandbox:
         self._client: Any = None
         self._gpu_runtime: bool | None = None
         self._containers: dict[str, Any] = {}
+        self._oom_killed: set[str] = set()  # places whose earlier container ran out of memory (a kernel revived)
 
     def for_slot(self, slot: int) -> DockerSandbox:
         """The sandbox of parallel worker ``slot`` (containers are apart already)."""
@@ -215,13 +216,15 @@ class DockerSandbox:
     def explain(self, place: Place) -> str:
         """Why the kernel's container ended, when the engine knows better than the kernel."""
         container = self._containers.get(str(place.private))
-        if container is None:
+        killed = str(place.private) in self._oom_killed
+        if container is None and not killed:
             return ""
         try:
-            container.reload()
+            if container is not None:
+                container.reload()
         except Exception:
             return ""
-        if container.attrs.get("State", {}).get("OOMKilled"):
+        if killed or (container is not None and container.attrs.get("State", {}).get("OOMKilled")):
             return f"the container ran out of memory (limit {place.resources.memory_mb} MB) and was killed"
         return ""
 
@@ -293,6 +296,12 @@ class DockerSandbox:
 
     def remove(self, container: Any, place: Place) -> None:
         self._containers.pop(str(place.private), None)
+        try:
+            container.reload()
+            if container.attrs.get("State", {}).get("OOMKilled"):  # said by explain, after a fresh kernel too
+                self._oom_killed.add(str(place.private))
+        except Exception:
+            pass
         try:
             log = container.logs(tail=20)
             place.log_file.write_bytes(log[-20_000:])

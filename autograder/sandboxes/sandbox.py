@@ -422,8 +422,10 @@ class LocalSandbox:
     def explain(self, place: Place) -> str:
         group = self._groups.get(str(place.private))
         if group is not None and group.oom_kills():
+            peak = group.peak_bytes()
+            held = f", {peak / MB:,.0f} MB at the peak" if peak else ""
             return (f"out of memory: the kernel and what it started used more than the "
-                    f"{place.resources.memory_mb} MB memory limit and were killed")
+                    f"{place.resources.memory_mb} MB memory limit{held}, and were killed")
         return ""
 
     def kernel_manager(self, place: Place) -> AsyncKernelManager:
