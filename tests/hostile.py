@@ -158,8 +158,10 @@ CORPUS = [
     Case("read-litter", FULL, "", cells(READ_LITTER), walls=True),
     Case("walk-the-root", FULL, "", cells(WALK), own_root_only=True, walls=True),
     Case("output-flood", FULL, "cut", cells("for i in range(300_000):\n    print('flood ' * 20)")),
-    Case("os-exit", 0, "kernel died", cells("import os\nos._exit(3)"), disturbs=True),
-    Case("segfault", 0, "kernel died", cells("import ctypes\nctypes.string_at(0)"), disturbs=True),
+    # a kernel that dies is said so; a fresh one runs the cells before it again and the
+    # answers in them are graded (the notebook goes on without the cell that killed it)
+    Case("os-exit", FULL, "kernel died", cells("import os\nos._exit(3)"), disturbs=True),
+    Case("segfault", FULL, "kernel died", cells("import ctypes\nctypes.string_at(0)"), disturbs=True),
     Case("sys-exit", FULL, "SystemExit", cells("import sys\nsys.exit(3)")),
     Case("network", FULL, "", cells(
         "import socket\nreached = []\nfor host in ['127.0.0.1', 'pypi.org']:\n    try:\n"

@@ -79,7 +79,8 @@ def test_a_broken_network_loses_each_item_with_its_reason(toynet: Assignment, tm
 
 
 def test_an_item_whose_network_never_trained_because_its_cell_failed_says_so(toynet: Assignment, tmp_path: Path):
-    found = _grade(toynet, tmp_path, LOAD, NET, OPT, TRAIN.replace("EPOCHS = 60", "EPOCHS = 60\nnet(torch.zeros(1, 5))"))
+    failing = TRAIN.replace("EPOCHS = 60", "EPOCHS = 60\nnet(torch.zeros(1, 5))")  # a shape error before training
+    found = _grade(toynet, tmp_path, LOAD, NET, OPT, failing)
     status, _, reason = found["1c"]
     assert status == "failed" and ", which uses `net`, failed with RuntimeError" in reason, found["1c"]
 

@@ -100,10 +100,13 @@ def test_a_name_defined_in_a_cell_that_did_not_finish_says_which(live_run):
     assert live.run.hint_for("nowhere") == "no cell of the notebook defines it"
 
 
-def test_a_dead_kernel_is_reported_and_the_rest_skipped(live_run):
-    live = live_run(notebook("x = 1", "import os\nos._exit(3)", "y = 2"))
-    assert statuses(live) == ["ok", "died", "skipped"]
-    assert "died" in live.run.problem
+def test_a_dead_kernel_is_reported_and_a_fresh_one_goes_on_without_its_cell_once(live_run):
+    """The cells before the one that died run again in a fresh kernel (x is there for the
+    cell after it); a second death ends the run, and the rest is skipped."""
+    live = live_run(notebook("x = 1", "import os\nos._exit(3)", "y = x + 1", "import os\nos._exit(3)", "z = 3"))
+    assert statuses(live) == ["ok", "died", "ok", "died", "skipped"]
+    assert "died" in live.run.problem and live.run.revived == 2
+    assert "a fresh kernel re-ran the cells before it" in live.run.cells[1].note
 
 
 def test_a_kernel_that_cannot_start_is_a_notebook_problem(tmp_path: Path):
