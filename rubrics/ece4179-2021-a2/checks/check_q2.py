@@ -4,6 +4,7 @@ own copy of the data; test accuracies use the labels the kernel never had."""
 
 import math
 
+import numpy as np
 import pytest
 
 from autograder.checking import CheckFailed, as_number
@@ -18,13 +19,6 @@ PICKS = {
     "model_max_val_acc": ("val_acc", "the highest validation accuracy"),
 }
 TIE = 1e-6  # two picks of the same epoch measure alike up to float32 arithmetic
-SAME_PROBE = '''
-def probe():
-    return {"model_min_val_loss": model_min_val_loss is shallow_mlp,
-            "model_max_val_acc": model_max_val_acc is shallow_mlp}
-'''
-
-
 @pytest.mark.item("2.1a")
 def test_shallow_mlp_and_sgd(nb, assignment):
     shapes = assignment.module("splits").SHAPES
@@ -57,20 +51,22 @@ def test_converged(nb, assignment, data, given):
 @pytest.mark.item("2.1c")
 def test_three_picks(nb, assignment, data, given, measure):
     """Each pick is the best of the networks the notebook holds on its own measure. A
-    validation pick that is the network itself (the same object, stored without a copy) holds
-    the last epoch's weights, which is right only if the last epoch was the best on its
-    measure: only the training can tell, so it goes to a marker (a copy of an epoch, the last
-    one included, is a pick; the lowest training loss is the last epoch's in a converging
-    training, as the handout expects). Test accuracies are measured for the marker, charged
-    nowhere: whether the network learned is 2.1b's."""
+    validation pick that gives exactly the final network's outputs (the network itself,
+    stored without a copy, or a copy of the last epoch) holds the last epoch's weights, which
+    is right only if the last epoch was the best on its measure: only the training can tell,
+    so it goes to a marker (the lowest training loss is the last epoch's in a converging
+    training, as the handout expects). Measured on the outputs, not asked of the kernel.
+    Test accuracies are measured for the marker, charged nowhere: whether the network
+    learned is 2.1b's."""
     splits = assignment.module("splits")
     scores = splits.scores
     # one training made all four: they take their images one way, the way the last pick does best
     way = splits.way_for(nb, "model_max_val_acc", assignment, data, "hw2-q2q3")
-    measured = {}
+    measured, outputs = {}, {}
     for model in [*PICKS, "shallow_mlp"]:
         train, y_train = scores(nb, model, assignment, data, "x_train", way=way)
         val, y_val = scores(nb, model, assignment, data, "x_val", way=way)
+        outputs[model] = val
         measured[model] = {"train_loss": cross_entropy(train, y_train), "val_loss": cross_entropy(val, y_val),
                            "val_acc": accuracy(val, y_val)}
     for model in PICKS:
@@ -83,12 +79,13 @@ def test_three_picks(nb, assignment, data, given, measure):
             winner = next(name for name, values in measured.items() if values[key] == best)
             raise CheckFailed(f"{model} should be the model with {words}; `{winner}` has a better one "
                               f"({best:.4f} against {measured[model][key]:.4f}), measured on the kernel's splits")
-    final = [model for model, same in nb.probe(SAME_PROBE).items() if same]
-    if final:
-        raise Referred(f"{' and '.join(f'`{model}`' for model in final)} {'is' if len(final) == 1 else 'are'} "
-                       "`shallow_mlp` itself, stored without a copy: the network as training left it, which is the "
-                       "pick only if the last epoch was the best on its measure; the grader cannot tell that from "
-                       "the networks, a marker reads the training")
+    final = [model for model in ("model_min_val_loss", "model_max_val_acc") if outputs[model].shape ==
+             outputs["shallow_mlp"].shape and np.array_equal(outputs[model], outputs["shallow_mlp"])]
+    if final:  # measured, not asked: the kernel's word that two names are one object decides nothing
+        raise Referred(f"{' and '.join(f'`{model}`' for model in final)} give{'s' if len(final) == 1 else ''} "
+                       "exactly `shallow_mlp`'s outputs: the network as training left it (itself, stored without a "
+                       "copy, or a copy of the last epoch), which is the pick only if the last epoch was the best "
+                       "on its measure; the grader cannot tell that from the networks, a marker reads the training")
 
 
 @pytest.mark.item("2.2a")
