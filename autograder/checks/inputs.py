@@ -131,33 +131,38 @@ def outputs_by_way(nb: KernelChannel, model: str, images: np.ndarray, ways: list
             np.asarray(result, dtype=np.float64) for result in found]
 
 
+def class_losses(nb: KernelChannel, model: str, images: np.ndarray, labels: np.ndarray, ways: list[Way], *,
+                 classes: int) -> tuple[list[tuple[float, Way]], str]:
+    """``model``'s cross-entropy on ``images`` (with the grader's ``labels``) fed each of
+    ``ways``, for the ways it runs under with ``classes`` scores an image (all tried in one
+    request), and why the last other way failed."""
+    found, last = [], ""
+    for way, scores in zip(ways, outputs_by_way(nb, model, images, ways)):
+        if isinstance(scores, str):
+            last = scores
+        elif scores.ndim != 2 or scores.shape != (len(labels), classes):
+            last = f"`{model}` gave outputs of shape {scores.shape}, not ({len(labels)}, {classes})"
+        elif np.isfinite(score := cross_entropy(scores, labels)):
+            found.append((score, way))
+    return found, last
+
+
 def choose_way(nb: KernelChannel, model: str, images: np.ndarray, labels: np.ndarray, ways: list[Way], *,
                what: str, classes: int) -> Way:
     """The way ``model`` classifies ``images`` (visible ones, with the grader's ``labels``) best:
     the lowest cross-entropy, finer than accuracy between ways close to the one it was
-    trained with; all ways tried in one request. A model that runs under no way at all is the student's
-    failure, with the last reason."""
+    trained with. A model that runs under no way at all is the student's failure, with the
+    last reason."""
     key = ("way", model, what)
     if key in nb.memo:
         return nb.memo[key]
     chosen = _sample(images)
-    best: tuple[float, Way] | None = None
-    last = ""
-    for way, scores in zip(ways, outputs_by_way(nb, model, images[chosen], ways)):
-        if isinstance(scores, str):
-            last = scores
-            continue
-        if scores.ndim != 2 or scores.shape != (len(labels[chosen]), classes):
-            last = f"`{model}` gave outputs of shape {scores.shape}, not ({len(labels[chosen])}, {classes})"
-            continue
-        score = cross_entropy(scores, labels[chosen])  # finer than accuracy: the way it was trained on fits best
-        if np.isfinite(score) and (best is None or score < best[0]):
-            best = (score, way)
-    if best is None:
+    found, last = class_losses(nb, model, images[chosen], labels[chosen], ways, classes=classes)
+    if not found:
         raise CheckFailed(f"`{model}` could not be run on the {what} images in any of the ways students feed them "
                           f"(flat or as pictures, scaled or not): {last}")
-    nb.memo[key] = best[1]
-    return best[1]
+    nb.memo[key] = min(found, key=lambda fit: fit[0])[1]
+    return nb.memo[key]
 
 
 def sample(images: np.ndarray) -> np.ndarray:

@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from autograder.checking import CheckFailed, as_vector
-from autograder.checks.inputs import class_scores_as, outputs_by_way, picture_ways
+from autograder.checks.inputs import class_losses, class_scores_as, picture_ways
 from autograder.checks.layers import expect_repeated_block
-from autograder.checks.training import cross_entropy
 from autograder.data import gtsrb
 from autograder.errors import NotDefined, Referred
 
@@ -69,15 +68,10 @@ def fitted(nb, data):
         images = pictures([paths[i] for i in chosen], size)
         mean = (images.reshape(-1, 3).mean(axis=0) / 255.0).tolist()
         std = (images.reshape(-1, 3).std(axis=0) / 255.0).tolist()
-        for way, scores in zip(ways := picture_ways(mean=mean, std=std), outputs_by_way(nb, "model", images, ways)):
-            if isinstance(scores, str):
-                last = scores
-                continue
-            if scores.shape != (len(labels), gtsrb.CLASSES):
-                last = f"`model` gave outputs of shape {scores.shape}, not ({len(labels)}, {gtsrb.CLASSES})"
-                continue
-            loss = cross_entropy(scores, labels)
-            if np.isfinite(loss) and (best is None or loss < best[0]):
+        found, last = class_losses(nb, "model", images, labels, picture_ways(mean=mean, std=std),
+                                   classes=gtsrb.CLASSES)
+        for loss, way in found:
+            if best is None or loss < best[0]:
                 best = (loss, size, way)
     if best is None:
         raise CheckFailed(f"`model` could not be run on training images resized to any of {SIZES} pixels, "
