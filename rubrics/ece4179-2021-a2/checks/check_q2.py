@@ -19,6 +19,25 @@ PICKS = {
     "model_max_val_acc": ("val_acc", "the highest validation accuracy"),
 }
 TIE = 1e-6  # two picks of the same epoch measure alike up to float32 arithmetic
+#: Moves the final network's weights by noise and returns them as they were, or puts back the
+#: weights it is given: a pick whose outputs move with them holds the network's own weights.
+NUDGE_PROBE = '''
+def probe(kept):
+    import numpy as np
+    import torch
+    params = list(shallow_mlp.parameters())
+    with torch.no_grad():
+        if kept is not None:
+            for p, value in zip(params, kept):
+                p.copy_(torch.as_tensor(np.asarray(value)).to(p.device, p.dtype))
+            return None
+        kept = [p.detach().cpu().numpy().copy() for p in params]
+        generator = torch.Generator().manual_seed(0)
+        for p in params:
+            p.add_(torch.randn(p.shape, generator=generator).to(p.device, p.dtype) * (p.abs().mean() + 0.1))
+    return kept
+'''
+
 @pytest.mark.item("2.1a")
 def test_shallow_mlp_and_sgd(nb, assignment):
     shapes = assignment.module("splits").SHAPES
@@ -51,11 +70,13 @@ def test_converged(nb, assignment, data, given):
 @pytest.mark.item("2.1c")
 def test_three_picks(nb, assignment, data, given, measure):
     """Each pick is the best of the networks the notebook holds on its own measure. A
-    validation pick that gives exactly the final network's outputs (the network itself,
-    stored without a copy, or a copy of the last epoch) holds the last epoch's weights, which
-    is right only if the last epoch was the best on its measure: only the training can tell,
-    so it goes to a marker (the lowest training loss is the last epoch's in a converging
-    training, as the handout expects). Measured on the outputs, not asked of the kernel.
+    validation pick that gives exactly the final network's outputs holds the last epoch's
+    weights. A copy of them was taken when that epoch was the best on its measure, and
+    passes; the network itself, stored without a copy (its outputs move when the grader moves
+    the network's weights), holds them whatever the training did, which only the training
+    can tell, so it goes to a marker (the lowest training loss is the last epoch's in a
+    converging training, as the handout expects). Measured on the outputs, not asked of the
+    kernel.
     Test accuracies are measured for the marker, charged nowhere: whether the network
     learned is 2.1b's."""
     splits = assignment.module("splits")
@@ -81,11 +102,19 @@ def test_three_picks(nb, assignment, data, given, measure):
                               f"({best:.4f} against {measured[model][key]:.4f}), measured on the kernel's splits")
     final = [model for model in ("model_min_val_loss", "model_max_val_acc") if outputs[model].shape ==
              outputs["shallow_mlp"].shape and np.array_equal(outputs[model], outputs["shallow_mlp"])]
-    if final:  # measured, not asked: the kernel's word that two names are one object decides nothing
-        raise Referred(f"{' and '.join(f'`{model}`' for model in final)} give{'s' if len(final) == 1 else ''} "
-                       "exactly `shallow_mlp`'s outputs: the network as training left it (itself, stored without a "
-                       "copy, or a copy of the last epoch), which is the pick only if the last epoch was the best "
-                       "on its measure; the grader cannot tell that from the networks, a marker reads the training")
+    if final:  # the last epoch's weights: a copy of it, or the network itself? measured, not asked
+        kept = nb.probe(NUDGE_PROBE, None)
+        try:
+            moved = [model for model in final if not np.array_equal(
+                scores(nb, model, assignment, data, "x_val", way=way)[0], outputs[model])]
+        finally:
+            nb.probe(NUDGE_PROBE, kept)
+        if moved:
+            raise Referred(f"{' and '.join(f'`{model}`' for model in moved)} {'is' if len(moved) == 1 else 'are'} "
+                           "`shallow_mlp` itself, stored without a copy (moving shallow_mlp's weights moves "
+                           f"{'its' if len(moved) == 1 else 'their'} outputs): the network as training left it, "
+                           "which is the pick only if the last epoch was the best on its measure; the grader cannot "
+                           "tell that from the networks, a marker reads the training")
 
 
 @pytest.mark.item("2.2a")
