@@ -78,3 +78,9 @@ def test_a_rubrics_smallest_sizes_name_its_questions(tmp_path: Path):
     trivial_copy(tmp_path, synthetic={"smallest": {"Q9": {"SCALE": 1}}})
     with pytest.raises(Exception, match="synthetic.smallest names question 'Q9'"):
         _ = Assignment(tmp_path / "rubric.yaml").rubric
+
+
+def test_a_rubrics_unproven_thresholds_name_its_automatic_items(tmp_path: Path):
+    trivial_copy(tmp_path, synthetic={"unproven": {"9.9z": "a budget too short"}})
+    with pytest.raises(Exception, match="synthetic.unproven names item '9.9z', which is not an automatic item"):
+        _ = Assignment(tmp_path / "rubric.yaml").rubric

@@ -373,6 +373,27 @@ class Synthetic(_Strict):
         description="per question, the parameters that run its section at its smallest: a variant that "
                     "breaks nothing there runs it so (variants.yaml `small`), and its items are not asserted",
     )
+    unproven: dict[str, str] = Field(
+        default_factory=dict,
+        description="items whose thresholds the stand-in's short training cannot prove for every network the "
+                    "handout allows, with what was measured: below them on stand-ins, the item goes to a marker "
+                    "with the stand-in's budget (never a failure the grader's budget caused)",
+    )
+
+    def at_its_budget(self, data: Any, parameters: dict[str, Any], question: str) -> bool:
+        """Whether a run is on stand-ins, ``question`` trained at the sizes set here (where the
+        figures of ``unproven`` were measured), not on the course's data or at other sizes
+        (the parameters that size the question, as ``smallest`` names them, else all)."""
+        sizing = self.smallest.get(question) or self.parameters
+        return bool(getattr(data, "synthetic", False)) and all(
+            parameters.get(name) == self.parameters.get(name) for name in sizing)
+
+    def too_short(self, parameters: dict[str, Any], why: str) -> str:
+        """The words a reason adds when a stand-in's short training, not the student, may be
+        what fell short: what the grader set, and why that cannot prove the threshold."""
+        budget = ", ".join(f"{name}={parameters[name]}" for name in self.parameters if name in parameters)
+        return (f"measured on the synthetic stand-in, trained as the grader set it ({budget or 'its small sizes'}), "
+                f"whose budget cannot prove this threshold: {why}; a marker grades it on the course's data")
 
 
 class Rubric(_Strict):
@@ -442,6 +463,10 @@ class Rubric(_Strict):
         for qid in self.synthetic.smallest:
             if qid not in question_ids:
                 problems.append(f"synthetic.smallest names question {qid!r}, which the rubric does not have")
+        automatic = {item.id for _, item in self.items() if item.kind == "auto"}
+        for item_id in self.synthetic.unproven:
+            if item_id not in automatic:
+                problems.append(f"synthetic.unproven names item {item_id!r}, which is not an automatic item")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -142,6 +142,7 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         )
         _refer_what_could_not_run(grade, i, next((run for run in session.runs
                                                   if run.name == session.notebook_of(i.id)), None))
+        _refer_what_the_stand_in_cannot_prove(grade, i, session)
         grade.bonus = q.bonus
         items.append(grade)
     return Grade(
@@ -154,6 +155,23 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         problem=problem,
         bonus_cap=rubric.policy.bonus_cap,
     )
+
+
+def _refer_what_the_stand_in_cannot_prove(grade: ItemGrade, item: Item, session: CheckSession) -> None:
+    """A measurement below its bands on the synthetic stand-in, for an item whose thresholds
+    the stand-in's short training cannot prove for every network the handout allows (the
+    rubric's ``synthetic.unproven``), is a marker's: the budget was the grader's choice, not
+    the student's flaw. A check's own failure (no such network, a wrong shape) stays, and so
+    does a run given other sizes than those the figures were measured at (none trained, say)."""
+    synthetic = session.assignment.rubric.synthetic
+    why = synthetic.unproven.get(item.id)
+    if why is None or item.metric is None or not synthetic.at_its_budget(
+            session.data, session.parameters, session.assignment.rubric.item(item.id)[0].id):
+        return
+    if grade.status not in (Status.FAILED, Status.PARTIAL) or any(c["status"] != Status.PASSED for c in grade.checks):
+        return
+    grade.status, grade.points = Status.REFERRED, None
+    grade.reason = f"{grade.reason}; {synthetic.too_short(session.parameters, why)}"
 
 
 def _refer_what_could_not_run(grade: ItemGrade, item: Item, run: NotebookRun | None) -> None:
