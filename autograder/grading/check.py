@@ -36,6 +36,7 @@ def pytest_args(session: CheckSession) -> list[str]:
         "--rootdir", str(checks),
         "-p", _PLUGIN,
         "-p", "no:cacheprovider",  # nothing is written next to the checks
+        "-p", "no:unraisableexception",  # its two full garbage collections per run cost half a second
         "--import-mode=importlib",
         "--capture=sys",
         "--tb=short",
