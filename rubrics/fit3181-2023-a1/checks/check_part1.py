@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from autograder.checking import CheckFailed, as_array, as_dict, as_number, describe_value, expect_allclose
 from autograder.checks.inputs import call_elementwise
 from autograder.course.rubric import Tolerance
+from autograder.errors import StudentRaised
 
 GRADS = ("dl_dh2", "dl_dW2", "dl_db2", "dl_dh1", "dl_dh1_bar", "dl_dW1", "dl_db1")
 PARAMS = ("W1", "b1", "W2", "b2")
@@ -140,7 +141,7 @@ def _grader_calls(nb, given, names, tolerance):
     for number, params in enumerate(draws(given), start=1):
         want = autograd(given["x"], given["y"], params)
         x = np.asarray(given["x"], dtype=float)
-        got = nb.call("forward_backward", x, given["y"], *(params[p] for p in PARAMS))
+        got = _forward_backward(nb, x, given["y"], params)
         what = f"forward_backward(x, y, W1, b1, W2, b2) on the grader's parameter set {number}"
         if names == ("loss",):
             got = as_dict(got, what, names)
@@ -149,15 +150,42 @@ def _grader_calls(nb, given, names, tolerance):
             _expect_grads(got, want, names, tolerance, what)
 
 
-def _own(nb):
+def _columns(params):
+    """The parameters in the other layout: each W as (fan-out, fan-in), for h = W x."""
+    return {name: np.asarray(value).T if name.startswith("W") else value for name, value in params.items()}
+
+
+def _forward_backward(nb, x, y, params):
+    """forward_backward on ``params`` laid out as the grader's (W as fan-in x fan-out, h = x W),
+    or, where the student's function raises on that, in the column convention (h = W x): the
+    handout's lost figure allows both."""
+    try:
+        return nb.call("forward_backward", x, y, *(params[p] for p in PARAMS))
+    except StudentRaised as raised:
+        try:
+            return nb.call("forward_backward", x, y, *(_columns(params)[p] for p in PARAMS))
+        except StudentRaised:
+            raise raised from None
+
+
+def _own(nb, given):
+    """The student's own q13_params in the grader's layout, and whether they were in the
+    column convention (W1 hidden x 3, W2 3 x hidden): both are correct readings."""
     params = as_dict(nb.get("q13_params"), "`q13_params`", PARAMS)
-    return {name: as_array(params[name], f"`q13_params[{name!r}]`").astype(float) for name in PARAMS}
+    own = {name: as_array(params[name], f"`q13_params[{name!r}]`").astype(float) for name in PARAMS}
+    hidden = given["hidden"]
+    if own["W1"].shape == (hidden, 3) and own["W2"].shape == (3, hidden) and hidden != 3:
+        return _columns(own), True
+    if own["W1"].shape != (3, hidden) or own["W2"].shape != (hidden, 3):
+        raise CheckFailed(f"`q13_params` should hold W1 of 3 x {hidden} and W2 of {hidden} x 3 (or the other way "
+                          f"round); they are {own['W1'].shape} and {own['W2'].shape}")
+    return own, False
 
 
 @pytest.mark.item("1.3a")
 def test_loss(nb, given, tolerance):
     _grader_calls(nb, given, ("loss",), tolerance)
-    own = _own(nb)
+    own, _ = _own(nb, given)
     want = autograd(given["x"], given["y"], own)["loss"]
     expect_allclose(nb.get("q13_loss"), want, tol=tolerance,
                     what="`q13_loss` (the grader's autograd on your own `q13_params`)")
@@ -184,9 +212,11 @@ def test_sgd_update(nb, given, tolerance):
         for name in PARAMS:
             expect_allclose(got[name], params[name] - lr * grads[f"dl_d{name}"], tol=exact,
                             what=f"sgd_update(...)[{name!r}] on the grader's set {number} (W - lr * grad)")
-    own = _own(nb)
+    own, columns = _own(nb, given)
     want = autograd(given["x"], given["y"], own)
+    stepped = {name: own[name] - lr * want[f"dl_d{name}"] for name in PARAMS}
+    stepped = _columns(stepped) if columns else stepped  # in the layout the student keeps
     updated = as_dict(nb.get("q13_updated"), "`q13_updated`", PARAMS)
     for name in PARAMS:
-        expect_allclose(updated[name], own[name] - lr * want[f"dl_d{name}"], tol=tolerance,
+        expect_allclose(updated[name], stepped[name], tol=tolerance,
                         what=f"`q13_updated[{name!r}]` (your `q13_params` after one SGD step with lr {lr})")
