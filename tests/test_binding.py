@@ -8,6 +8,7 @@ import asyncio
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -257,3 +258,20 @@ def test_an_optimiser_made_inside_a_training_function_is_found_by_what_it_update
     assert "graded the SGD a function made for `my_model` (no name holds it after the run) as `opt`" in sgd.reason
     assert adam.status == "failed" and "Adam" in adam.reason, adam.reason
     assert found["SGD"]["1c"].status == "passed", found["SGD"]["1c"].reason  # trained on with its settings
+
+
+def test_a_course_starters_notebook_that_calls_its_network_dnn_is_not_taken_for_the_templates():
+    """FIT3181 Part 2: the template's result names (split, grid search, label smoothing) are
+    declared with the network's, so one name in common does not make a notebook of the
+    course's starter "follow the template" (its missing names would fail instead of going to
+    a marker); the reference, which binds them all, still follows it."""
+    fit = load_assignment("fit3181-2023-a1")
+    notebook = "A1_Part2_Solutions.ipynb"
+    specs = fit.rubric.names_for(notebook)
+    assert {"dnn", "grid_results", "best_model", "ls_models", "X_valid"} <= set(specs)
+    starter = ["from emnist import extract_training_samples", "Xtr, ytr = extract_training_samples('letters')",
+               "dnn = nn.Sequential(nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 40), nn.ReLU(), nn.Linear(40, 26))",
+               "results = [train(n1, n2, act) for n1, n2, act in grid]"]
+    assert not follows_template(starter, specs)
+    reference = nbformat.read(fit.reference_dir / notebook, as_version=4)
+    assert follows_template([cell.source for cell in reference.cells if cell.cell_type == "code"], specs)
