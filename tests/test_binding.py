@@ -88,6 +88,10 @@ def test_values_are_bound_by_name_only_and_functions_are_listed_for_the_marker()
     numbers = [Candidate("lr", "float", True, None, 1), Candidate("epochs", "int", True, None, 2)]
     assert choose("rate", numbers) == ("lr", [])
     assert choose("rate", numbers[1:]) == (None, [])  # never by what it holds
+    rebound = Binder("student.ipynb", SPECS, follows=False, rebound={"lr": [3, 7]})
+    assert choose("rate", numbers, rebound) == (None, ["lr"])  # cell 7's `lr` is not cell 3's: a marker's
+    with pytest.raises(Referred, match=r"code cells 3, 7 each bind `lr`, which after the run holds the last one's"):
+        rebound._refuse("rate", SPECS["rate"], [numbers[0]], "")
     functions = [Candidate("sq", "function", True, None, 1), Candidate("cube", "function", True, None, 2)]
     assert choose("square", functions) == (None, ["sq", "cube"])
     assert choose("square", [*functions, Candidate("my_square", "function", True, None, 3)])[0] == "my_square"

@@ -383,8 +383,10 @@ class Synthetic(_Strict):
     def at_its_budget(self, data: Any, parameters: dict[str, Any], question: str) -> bool:
         """Whether a run is on stand-ins, ``question`` trained at the sizes set here (where the
         figures of ``unproven`` were measured), not on the course's data or at other sizes
-        (the parameters that size the question, as ``smallest`` names them, else all)."""
-        sizing = self.smallest.get(question) or self.parameters
+        (the parameters that size the question, as ``smallest`` names them, else all but those
+        it names for other questions)."""
+        others = {name for asked, sizes in self.smallest.items() if asked != question for name in sizes}
+        sizing = self.smallest.get(question) or [name for name in self.parameters if name not in others]
         return bool(getattr(data, "synthetic", False)) and all(
             parameters.get(name) == self.parameters.get(name) for name in sizing)
 

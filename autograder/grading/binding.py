@@ -375,6 +375,11 @@ class Binder:
             return False
         return any(_matches(alias, candidate) for alias in self._rivals(name, candidate))
 
+    def _overwritten(self, spec: NameSpec, candidate: Candidate) -> bool:
+        """A value bound by its name (never by what it holds) whose name several code cells
+        bind holds the last one's after the run: 1.3's `h1` is not 1.2's, so nothing is sure."""
+        return spec.kind == "value" and candidate.head in self.rebound
+
     @staticmethod
     def _distinct(candidates: list[Candidate]) -> list[Candidate]:
         """One candidate per object (a loop's leftover `m` is the model it last held): the most
@@ -397,12 +402,16 @@ class Binder:
         for alias in (a for a in spec.aliases if "*" not in a):  # exact aliases, in the rubric's order
             exact = [c for c in fitting if c.expression == alias]
             if exact:
+                if self._overwritten(spec, exact[0]):
+                    return None, "", exact[:1]
                 return exact[0], f"`{alias}` is a name students give it", []
         named = self._distinct([c for c in fitting if any(_matches(alias, c) for alias in spec.aliases)])
         if len(named) > 1:
             named = [c for c in named if not self._claimed(name, c, claimed)] or named
         picked = self._one(spec, named)
         if picked is not None:
+            if self._overwritten(spec, picked):
+                return None, "", [picked]
             return picked, "its name is one students give it", []
         if named:
             return None, "", named
