@@ -142,7 +142,7 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
         )
         _refer_what_could_not_run(grade, i, next((run for run in session.runs
                                                   if run.name == session.notebook_of(i.id)), None))
-        _refer_what_the_stand_in_cannot_prove(grade, i, session)
+        _refer_what_the_stand_in_cannot_prove(grade, i, q.id, session)
         grade.bonus = q.bonus
         items.append(grade)
     return Grade(
@@ -157,7 +157,8 @@ def score(session: CheckSession, *, problem: str = "") -> Grade:
     )
 
 
-def _refer_what_the_stand_in_cannot_prove(grade: ItemGrade, item: Item, session: CheckSession) -> None:
+def _refer_what_the_stand_in_cannot_prove(grade: ItemGrade, item: Item, question: str,
+                                          session: CheckSession) -> None:
     """A measurement below its bands on the synthetic stand-in, for an item whose thresholds
     the stand-in's short training cannot prove for every network the handout allows (the
     rubric's ``synthetic.unproven``), is a marker's: the budget was the grader's choice, not
@@ -165,8 +166,7 @@ def _refer_what_the_stand_in_cannot_prove(grade: ItemGrade, item: Item, session:
     does a run given other sizes than those the figures were measured at (none trained, say)."""
     synthetic = session.assignment.rubric.synthetic
     why = synthetic.unproven.get(item.id)
-    if why is None or item.metric is None or not synthetic.at_its_budget(
-            session.data, session.parameters, session.assignment.rubric.item(item.id)[0].id):
+    if why is None or item.metric is None or not synthetic.at_its_budget(session.data, session.parameters, question):
         return
     if grade.status not in (Status.FAILED, Status.PARTIAL) or any(c["status"] != Status.PASSED for c in grade.checks):
         return
