@@ -203,6 +203,65 @@ def _tensorboard(line: str) -> None:
     _say(f"TensorBoard is not started in grading (%tensorboard {line.strip()}); the logs stay where they are")
 
 
+class _AfterImport:
+    """An import finder that runs a function on a module right after its first import, before
+    the importer gets it (so names copied from it, ``from .utils import download_url``, are
+    the changed ones). The modules stay unimported until the notebook imports them: torch
+    and torchvision cost seconds a notebook that never uses them should not pay."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, list[Any]] = {}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in self.waiting:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _ThenRun(spec.loader, self.waiting.pop(name))
+        return spec
+
+
+class _ThenRun:
+    """A loader that loads as ``loader`` does, then runs ``functions`` on the module."""
+
+    def __init__(self, loader: Any, functions: list[Any]) -> None:
+        self.loader, self.functions = loader, functions
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.loader.exec_module(module)
+        for function in self.functions:
+            try:
+                function(module)
+            except Exception as error:  # the student's import goes on; only the serving is lost
+                _say(f"{module.__name__}: the grader could not set it up ({type(error).__name__}: {error})")
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the loader's interface (get_source, is_package)
+        return getattr(self.loader, name)
+
+
+_HOOK = _AfterImport()
+
+
+def after_import(name: str, function: Any) -> None:
+    """Run ``function`` on module ``name`` once it is imported: now if it already is."""
+    if name in sys.modules:
+        function(sys.modules[name])
+        return
+    if _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
+    _HOOK.waiting.setdefault(name, []).append(function)
+
+
 def _emnist_on_numpy_2(module: Any) -> None:
     """The ``emnist`` package (last released in 2019) reads an IDX header with ``int()`` of a
     one-element array, which numpy 2 refuses: its reader, written for both."""
@@ -237,20 +296,20 @@ def serve_downloads(served: dict[str, str]) -> None:
     for key, source in served.items():  # a package's own download, pointed at the served file
         if key.startswith("python:"):
             package, _, attribute = key.removeprefix("python:").rpartition(".")
-            try:
-                module = __import__(package, fromlist=[attribute])
-            except Exception:  # the package is not in the environment: nothing downloads through it
-                continue
-            setattr(module, attribute, source)
-            if package == "emnist":
-                _emnist_on_numpy_2(module)
+            after_import(package, lambda module, attribute=attribute, source=source: _point(module, attribute, source))
     served = {key: source for key, source in served.items() if not key.startswith("python:")}
-    if not served:
-        return
-    try:
-        from torchvision.datasets import utils
-    except Exception:  # no torchvision: nothing downloads through it
-        return
+    if served:
+        after_import("torchvision.datasets.utils", lambda utils: _answer_downloads(utils, served))
+
+
+def _point(module: Any, attribute: str, source: str) -> None:
+    setattr(module, attribute, source)
+    if module.__name__ == "emnist":
+        _emnist_on_numpy_2(module)
+
+
+def _answer_downloads(utils: Any, served: dict[str, str]) -> None:
+    """torchvision's download helpers (``utils``) answering from ``served``."""
 
     def source_for(target: Path) -> str | None:
         """The served file for ``target``: the longest key its path ends with."""
