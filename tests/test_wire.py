@@ -24,6 +24,30 @@ def test_arrays_round_trip_exactly(array):
     assert np.array_equal(back, array, equal_nan=array.dtype.kind == "f")
 
 
+@given(hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)))
+def test_a_requests_arrays_travel_as_raw_buffers_and_round_trip_exactly(array):
+    reversed_ = array[..., ::-1] if array.ndim else array  # not contiguous: copied
+    metadata, buffers = wire.request_message({"op": "call", "args": [array, {"again": reversed_}]})
+    text = metadata[wire.REQUEST_KEY]
+    assert wire.ARRAY not in text and len(buffers) == 2 and buffers[0] == array.tobytes()
+    back = wire.loads(text, [memoryview(b) for b in buffers])  # as zmq hands them to the kernel
+    assert back["args"][0].dtype == array.dtype and back["args"][0].shape == array.shape
+    assert np.array_equal(back["args"][0], array, equal_nan=array.dtype.kind == "f")
+    assert np.array_equal(back["args"][1]["again"], reversed_, equal_nan=array.dtype.kind == "f")
+
+
+def test_only_a_request_may_name_a_buffer():
+    """A reply (decoded without buffers) that names one is malformed, as is a request naming
+    one it does not carry or bytes of another size."""
+    text = json.dumps({wire.BUFFER: 0, "dtype": "<f8", "shape": [1]})
+    with pytest.raises(wire.WireError, match="names a buffer where none travel"):
+        wire.loads(text)
+    with pytest.raises(wire.WireError, match="no buffer 1"):
+        wire.loads(text.replace(": 0", ": 1"), [b"\0" * 8])
+    with pytest.raises(wire.WireError, match="has 4 bytes"):
+        wire.loads(text, [b"\0" * 4])
+
+
 def test_values_round_trip():
     value = {"a": [1, 2.5, None, True, "s"], "b": (np.float32(1.5), np.int64(3)), "c": {"d": []}}
     assert wire.loads(wire.dumps(value)) == {"a": [1, 2.5, None, True, "s"], "b": [1.5, 3], "c": {"d": []}}

@@ -9,6 +9,7 @@ run a grader-supplied probe in the student's namespace. Requests and replies are
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from typing import Any, cast
 
@@ -57,6 +58,19 @@ def _probe_subject(traceback: list[str]) -> str:
     return f"your `{own[-1].group(3)}` (line {own[-1].group(2)} of its cell), called by the check,"
 
 
+def _execute_carrying(kc: Any, metadata: dict[str, Any], buffers: list[bytes], code: str, silent: bool = False,
+                      store_history: bool = True, user_expressions: dict[str, Any] | None = None,
+                      allow_stdin: bool | None = None, stop_on_error: bool = True) -> str:
+    """``kc.execute`` (jupyter_client's), its request also carrying ``metadata`` and ``buffers``."""
+    content = {"code": code, "silent": silent, "store_history": store_history,
+               "user_expressions": user_expressions or {},
+               "allow_stdin": kc.allow_stdin if allow_stdin is None else allow_stdin, "stop_on_error": stop_on_error}
+    message = kc.session.msg("execute_request", content, metadata=metadata)
+    message["buffers"] = buffers
+    kc.shell_channel.send(message)
+    return cast(str, message["header"]["msg_id"])
+
+
 def _relies_on(request: dict[str, Any]) -> frozenset[str]:
     """The names of the student's namespace a request reads: the one it calls or gets, or
     those a probe reads and does not bind itself."""
@@ -90,7 +104,9 @@ class KernelChannel:
     def notebook(self) -> str:
         return self.live.name
 
-    async def _execute(self, code: str, timeout: float, label: str) -> tuple[dict[str, Any], list[Any]]:
+    async def _execute(self, code: str, timeout: float, label: str,
+                       carrying: tuple[dict[str, Any], list[bytes]] | None = None) -> tuple[dict[str, Any], list[Any]]:
+        """Run ``code``; ``carrying`` is the metadata and buffers its execute request carries."""
         if self._dead:
             raise KernelDied(self._dead)
         if not await self.live.alive():
@@ -107,6 +123,8 @@ class KernelChannel:
                 printed.append(content.get("text", ""))
 
         kc = self.live.kernel_client
+        if carrying is not None:  # execute_interactive sends its request through kc.execute
+            kc.execute = functools.partial(_execute_carrying, kc, *carrying)
         request = asyncio.ensure_future(
             kc.execute_interactive(
                 code,
@@ -118,7 +136,10 @@ class KernelChannel:
             )
         )
         watcher = asyncio.ensure_future(self._until_dead())
-        await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            kc.__dict__.pop("execute", None)
         if not request.done():
             request.cancel()
             self._dead = f"the kernel died while running `{label}`"
@@ -214,7 +235,7 @@ class KernelChannel:
     async def _arequest_once(self, request: dict[str, Any], label: str, timeout: float | None) -> Any:
         await self._ensure_installed()
         limit = timeout if timeout is not None else self.timeout
-        content, replies = await self._execute(wire.request_source(request), limit, label)
+        content, replies = await self._execute(wire.SERVE_MESSAGE, limit, label, wire.request_message(request))
         if not replies:
             ename, evalue = content.get("ename", "no reply"), content.get("evalue", "")
             raise BadReply(f"`{label}` gave no answer ({ename}: {evalue})".replace(": )", ")"))
