@@ -154,7 +154,7 @@ def _decode_array(tagged: dict[str, Any], buffers: list[Any] | None) -> np.ndarr
             index = tagged[BUFFER]
             if not isinstance(index, int) or not 0 <= index < len(buffers):
                 raise ValueError(f"no buffer {index!r}")
-            raw = memoryview(buffers[index]).cast("B")
+            raw: bytes | memoryview = memoryview(buffers[index]).cast("B")
         else:
             raw = base64.b64decode(tagged[ARRAY], validate=True)
     except (KeyError, TypeError, ValueError) as error:
