@@ -114,6 +114,42 @@ def codes_of(nb, name, length):
     return got
 
 
+def coding(nb, assignment, data):
+    """The notebook's own code of each letter (indexed by the grader's code, a = 0), read from
+    `y_train_full` against the grader's labels of the same rows. A notebook that kept the emnist
+    package's 1-26 (and gave its networks 27 outputs to match) loses 2.1b for it, and only 2.1b:
+    its splits and networks are read in its own codes. The handout's codes where
+    `y_train_full` is missing or does not give each letter one whole number of its own."""
+    if "coding" in nb.memo:
+        return nb.memo["coding"]
+    want = source(assignment, data)["codes"]
+    found = np.arange(int(want.max()) + 1)
+    try:
+        got = codes_of(nb, "y_train_full", len(want)).astype(np.float64)
+    except (CheckFailed, NotDefined, Referred, TypeError, ValueError):  # 2.1b says why
+        got = np.array([np.nan])
+    if np.all(np.isfinite(got)) and np.all(got == np.round(got)) and got.min() >= 0 and got.max() < 2 * len(found):
+        pairs = np.unique(np.stack([want, got.astype(np.int64)], axis=1), axis=0)
+        if len(pairs) == len(found) == len(np.unique(pairs[:, 1])):  # one code per letter, each its own
+            found = pairs[:, 1]
+    nb.memo["coding"] = found
+    return found
+
+
+def outputs(nb, assignment, data, given):
+    """How many outputs the notebook's networks have for its codes: the handout's classes, or
+    one more than its highest code (27 for 1-26)."""
+    codes = coding(nb, assignment, data)
+    return given["classes"] if np.array_equal(codes, np.arange(len(codes))) else int(codes.max()) + 1
+
+
+def as_letters(codes, coding_):
+    """Codes in the notebook's coding as the grader's (-1 for one that is no letter's)."""
+    back = np.full(max(int(coding_.max()), int(codes.max(initial=0))) + 1, -1)
+    back[coding_] = np.arange(len(coding_))
+    return back[codes]
+
+
 # 2.1
 
 
@@ -133,6 +169,9 @@ def test_label_codes(nb, assignment, data):
     want = source(assignment, data)["codes"]
     got = codes_of(nb, "y_train_full", len(want))
     wrong = int(np.sum(got != want))
+    if wrong == len(want) and np.array_equal(got, want + 1):
+        raise CheckFailed("`y_train_full` holds the labels as the emnist package gives them, 1-26; 2.1 asks for their "
+                          "ordinal codes, 0-25 (a = 0)")
     if wrong:
         first = int(np.argmax(got != want))
         raise CheckFailed(f"`y_train_full` should code the letters 0-25 in order (a = 0); {wrong} of {len(want)} "
@@ -156,7 +195,7 @@ def test_split(nb, assignment, data):
     if way is None:
         raise CheckFailed("`X_train` and `X_valid` together should be the training images, each once (the "
                           "validation images taken from the training set, not the test set)")
-    label_of = dict(zip(full[way].tolist(), want["codes"].tolist()))
+    label_of = dict(zip(full[way].tolist(), coding(nb, assignment, data)[want["codes"]].tolist()))
     for name, part in (("y_train", train), ("y_valid", valid)):
         got = codes_of(nb, name, len(part["hashes"]))
         expected = np.array([label_of[h] for h in part["hashes"].tolist()])
@@ -203,11 +242,13 @@ def measured_accuracy(nb, assignment, data, model, timeout=None):
     """``model``'s accuracy on the test images, whose labels the kernel never has: through the
     notebook's `predict` (the template's) in the orientation of its own `X_test`, or, in a
     notebook without them, by running the network on the images fed the way that fits it
-    best on training images."""
+    best on training images; its predictions read in the notebook's codes (``coding``)."""
     labels = source(assignment, data)["test_codes"]
     key = ("test-accuracy", model)
     if key in nb.memo:
         return nb.memo[key]
+    codes_of_letters = coding(nb, assignment, data)
+    classes = int(codes_of_letters.max()) + 1
     test = images(assignment, data, "test")
     try:
         try:
@@ -215,19 +256,20 @@ def measured_accuracy(nb, assignment, data, model, timeout=None):
         except CheckFailed:  # X_test is not the test set: 2.2b says so; measure upright
             turn = "upright"
         codes = predict_codes(nb, "predict", model, test, prepare=WAYS[(turn, LAYOUTS[0][0])].expression,
-                              count=len(labels), classes=26, what="the test images", timeout=timeout)
+                              count=len(labels), classes=classes, what="the test images", timeout=timeout)
     except (NotDefined, Referred):  # the template's `predict` or `X_test` is not there: the network itself
-        way = choose_way(nb, model, images(assignment, data, "train"), source(assignment, data)["codes"],
-                         list(WAYS.values()), what="training", classes=26)
-        codes = class_scores_as(nb, model, test, way, what="the test images", classes=26,
+        way = choose_way(nb, model, images(assignment, data, "train"),
+                         codes_of_letters[source(assignment, data)["codes"]], list(WAYS.values()), what="training",
+                         classes=classes)
+        codes = class_scores_as(nb, model, test, way, what="the test images", classes=classes,
                                 timeout=timeout).argmax(axis=1)
-    nb.memo[key] = float(np.mean(codes == labels))
+    nb.memo[key] = float(np.mean(as_letters(codes, codes_of_letters) == labels))
     return nb.memo[key]
 
 
 @pytest.mark.item("2.4a")
-def test_dnn_table(nb, given):
-    expect_network(nb, "dnn", table(20, 40, "relu", given["classes"]), "dnn")
+def test_dnn_table(nb, assignment, data, given):
+    expect_network(nb, "dnn", table(20, 40, "relu", outputs(nb, assignment, data, given)), "dnn")
 
 
 @pytest.mark.item("2.4b")
@@ -272,10 +314,11 @@ def test_grid(nb, given):
 @pytest.mark.item("2.5b")
 def test_best_model(nb, assignment, data, given, measure):
     n1, n2, act = best_params(nb)
-    expect_network(nb, "best_model", table(n1, n2, act, given["classes"]), "best_model")
+    classes = outputs(nb, assignment, data, given)
+    expect_network(nb, "best_model", table(n1, n2, act, classes), "best_model")
     reported = grid(nb, given, complete=False).get((n1, n2, act))
     y_valid = as_array(nb.get("y_valid"), "`y_valid`").reshape(-1)
-    codes = predict_codes(nb, "predict", "best_model", "X_valid", count=len(y_valid), classes=26,
+    codes = predict_codes(nb, "predict", "best_model", "X_valid", count=len(y_valid), classes=classes,
                           what="`X_valid`")
     measured = float(np.mean(codes == y_valid))
     # trained further after the search (or retrained on more data) it may do better than the
@@ -409,7 +452,7 @@ def test_ls_models(nb, assignment, data, given, measure):
         if index is None:
             raise CheckFailed(f"`ls_models` has no model for alpha {alpha} (its keys: {keys})")
         name = f"{BOUND}_{index}"
-        expect_network(nb, name, table(n1, n2, act, given["classes"]), f"ls_models[{alpha}]")
+        expect_network(nb, name, table(n1, n2, act, outputs(nb, assignment, data, given)), f"ls_models[{alpha}]")
         score = measure(measured_accuracy(nb, assignment, data, name), name=f"test accuracy, alpha {alpha}",
                         note="the test images, labels withheld from the kernel")
         if score < given["learned"]:
