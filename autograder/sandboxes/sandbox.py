@@ -374,12 +374,22 @@ class LocalSandbox:
 
     def check(self) -> None:
         """Choose the walls this host allows, and fail early, saying why, when the sandbox
-        user cannot run the grader's Python."""
+        user cannot run the grader's Python. What a probe found holds for this process's
+        later sandboxes of the same Python, user and mode (a batch makes one per submission)."""
         self._claim_uid()
         if self._checked or not self.isolate:
             return
         remove_stale()
         remove_stale_groups(_stale_group)
+        key = (self.python, self.uid, self.mode)
+        if key in _CHOSEN:
+            self.mode, self.why_not = _CHOSEN[key]
+            self._checked = True
+            return
+        self._choose()
+        _CHOSEN[key] = (self.mode, self.why_not)
+
+    def _choose(self) -> None:
         if self.mode != "permissions":
             found = bwrap.find()
             result = self._probe() if found else None
@@ -480,6 +490,8 @@ class LocalSandbox:
 
 #: The host's temporary folders every user may write, cleaned of the sandbox user's files
 #: after each submission when kernels share them (no root of their own).
+#: The walls each (Python, sandbox user, mode asked for) was found to allow, and why not others.
+_CHOSEN: dict[tuple[str, int | None, str], tuple[str, str]] = {}
 SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
 JAIL_MODES = ("auto", "bwrap", "permissions")
 
