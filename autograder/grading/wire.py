@@ -359,11 +359,6 @@ def install_source() -> str:
     )
 
 
-def request_source(request: dict[str, Any]) -> str:
-    """Code that asks the installed handler to answer ``request`` (arrays as base64 text)."""
-    return f"__import__({KERNEL_MODULE!r}).serve({dumps(request)!r})\n"
-
-
 #: The code of an execute request that carries a request (``request_message``).
 SERVE_MESSAGE = f"__import__({KERNEL_MODULE!r}).serve_message()\n"
 
