@@ -315,7 +315,7 @@ def test_a_rubric_declares_its_stl10_split_as_a_dataset_its_notebooks_read(tmp_p
     assignment = Assignment(_toynet_copy(tmp_path, declare))
     assert assignment.rubric.datasets() == ["toy-blobs", "toy-stl10"]
     split = assignment.dataset("toy-stl10")
-    assert split.spec.seed == 1 and split.WITHHELD == "the test labels (all 0, which is no class)"
+    assert split.spec.seed == 1 and split.WITHHELD == "the test labels (all 1, the first class)"
 
 
 CLASSIFIER_CELLS = [

@@ -12,11 +12,13 @@ read the files with numpy (``read_images``/``read_labels`` below show how) or wi
 torchvision's ``STL10(root, split=..., download=True)``, whose download the kernel answers
 with the view's folder (its MD5 check of the real files passes for what the grader
 serves). The kernel's view keeps every image and the training labels, and writes every
-test label as 0, which is no class.
+test label as 1 (``SHOWN``: a class, airplane, which torchvision reads as 0), so that a
+notebook's own evaluation of the test set runs; what it prints means nothing, and the
+grader never reads it.
 
 A course that splits the labelled images its own way (ece4179-2021-a3: 8,000 / 2,000 / 3,000
 of the 13,000) declares the split in its rubric (``stl10:``, ``SplitSpec`` below): the view
-then writes 0 for the labels of the withheld split wherever they are, and checks read the
+then writes ``SHOWN`` for the labels of the withheld split wherever they are, and checks read the
 splits' labels with ``SplitDataset.labels``.
 
 The synthetic stand-in draws ten kinds of object (a shape and a palette per class, jittered
@@ -37,7 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .files import files_problems
 
 NAME = "stl10"  # what rubrics call it: the registry finds the module by it
-WITHHELD = "test labels (all 0, which is no class)"
+WITHHELD = "test labels (all 1, the first class)"
+#: What the kernel's view holds for each withheld label: a class (a cross-entropy of the
+#: notebook's own on the test set runs), read by torchvision as 0.
+SHOWN = 1
 CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
 SIDE = 96
 FOLDER = "stl10_binary"
@@ -150,7 +155,7 @@ def heldout(folder: Path) -> np.ndarray:
 
 
 def stage(source: Path, view: Path) -> None:
-    """Every image and the training labels; the test labels all 0."""
+    """Every image and the training labels; the test labels all ``SHOWN``."""
     root, seen = folder_of(source), folder_of(view)
     seen.mkdir(parents=True, exist_ok=True)
     for key, name in FILES.items():
@@ -158,7 +163,7 @@ def stage(source: Path, view: Path) -> None:
             shutil.copy2(root / name, seen / name)
     if (root / NAMES_FILE).is_file():
         shutil.copy2(root / NAMES_FILE, seen / NAMES_FILE)
-    (seen / FILES[("test", "labels")]).write_bytes(bytes(len(heldout(source))))
+    (seen / FILES[("test", "labels")]).write_bytes(bytes([SHOWN]) * len(heldout(source)))
 
 
 # A course's split of STL10's labelled images, declared in its rubric (``stl10:``).
@@ -220,7 +225,7 @@ class SplitDataset:
         self.spec = spec
         self.owner = owner
         self.NAME = spec.name
-        self.WITHHELD = f"the {' and '.join(spec.withheld)} labels (all 0, which is no class)"
+        self.WITHHELD = f"the {' and '.join(spec.withheld)} labels (all 1, the first class)"
         self.__name__ = f"STL10 split {spec.name} of {owner}"
 
     def fingerprint(self) -> str:
@@ -244,10 +249,10 @@ class SplitDataset:
         return {split: self.labels(source, split) for split in self.spec.withheld}
 
     def stage(self, source: Path, view: Path) -> None:
-        stage(source, view)  # images and training labels; test labels all 0
+        stage(source, view)  # images and training labels; test labels all SHOWN
         labels = _labels(source)
         for split in self.spec.withheld:
-            labels[self.indices(source)[split]] = 0
+            labels[self.indices(source)[split]] = SHOWN
         train = (folder_of(source) / FILES[("train", "labels")]).stat().st_size
         seen = folder_of(view)
         (seen / FILES[("train", "labels")]).write_bytes(labels[:train].tobytes())
