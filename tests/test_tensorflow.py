@@ -8,6 +8,7 @@ The tests that need TensorFlow skip only where it cannot be imported; CI install
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,6 @@ import pytest
 
 from autograder.authoring.variants import automatic_items
 from autograder.course.assignment import load_assignment
-from autograder.grading import wire
 from autograder.grading.intake import open_submission
 from autograder.grading.pipeline import GradeOptions, grade_submission
 
@@ -30,38 +30,50 @@ PART1 = "A1_Part1_Solutions.ipynb"
 
 @pytest.fixture(scope="module")
 def tf():
-    return pytest.importorskip("tensorflow", reason="TensorFlow is not importable here (CI installs it: the "
-                                                    "`test` extra's tensorflow-cpu)")
+    """TensorFlow is there to run in kernels and fresh processes: it is never imported by the
+    test process itself, where it breaks PyTorch's meta device (a segmentation fault in the
+    grader's own build of a layer table, which every later test of the worker would meet)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not importable here (CI installs it: the `test` extra's tensorflow-cpu)")
+
+
+def in_a_fresh_process(code: str) -> None:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.stdout.strip().endswith("ok"), (done.stdout[-2000:], done.stderr[-3000:])
 
 
 # --------------------------------------------------------------------------- the wire
 
 
-def test_tensorflow_tensors_become_arrays(tf):
-    keras = tf.keras
-    eager = tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64) * 2
-    back = wire.loads(wire.dumps({
-        "eager": eager, "variable": tf.Variable([1, 2, 3]), "keras": keras.Variable(np.ones((2, 3), np.float32)),
-        "scalar": tf.reduce_sum(eager), "index": tf.argmax(tf.constant([0.1, 0.7, 0.2])), "flag": tf.constant(True),
-        "half": tf.constant([1.5, -2.0], dtype=tf.bfloat16), "list": [tf.zeros(2), (tf.ones(1),)],
-    }))
-    assert back["eager"].dtype == np.float64 and np.array_equal(back["eager"], [[2, 4], [6, 8]])
-    assert back["variable"].dtype == np.int32 and back["variable"].tolist() == [1, 2, 3]
-    assert back["keras"].shape == (2, 3) and back["keras"].sum() == 6
-    assert back["scalar"].shape == () and back["scalar"] == 20  # a 0-d array, as a torch scalar gives
-    assert back["index"].dtype == np.int64 and back["index"] == 1 and bool(back["flag"]) is True
-    assert back["half"].dtype == np.float32 and back["half"].tolist() == [1.5, -2.0]  # bfloat16 widened
-    assert [part.tolist() for part in (back["list"][0], back["list"][1][0])] == [[0, 0], [1]]
+def test_tensorflow_tensors_become_arrays_and_values_without_numbers_cross_as_opaque(tf):
+    in_a_fresh_process("""
+import numpy as np
+import tensorflow as tf
+from autograder.grading import wire
 
+keras = tf.keras
+eager = tf.constant([[1.0, 2.0], [3.0, 4.0]], dtype=tf.float64) * 2
+back = wire.loads(wire.dumps({
+    "eager": eager, "variable": tf.Variable([1, 2, 3]), "keras": keras.Variable(np.ones((2, 3), np.float32)),
+    "scalar": tf.reduce_sum(eager), "index": tf.argmax(tf.constant([0.1, 0.7, 0.2])), "flag": tf.constant(True),
+    "half": tf.constant([1.5, -2.0], dtype=tf.bfloat16), "list": [tf.zeros(2), (tf.ones(1),)],
+}))
+assert back["eager"].dtype == np.float64 and np.array_equal(back["eager"], [[2, 4], [6, 8]])
+assert back["variable"].dtype == np.int32 and back["variable"].tolist() == [1, 2, 3]
+assert back["keras"].shape == (2, 3) and back["keras"].sum() == 6
+assert back["scalar"].shape == () and back["scalar"] == 20  # a 0-d array, as a torch scalar gives
+assert back["index"].dtype == np.int64 and back["index"] == 1 and bool(back["flag"]) is True
+assert back["half"].dtype == np.float32 and back["half"].tolist() == [1.5, -2.0]  # bfloat16 widened
+assert [part.tolist() for part in (back["list"][0], back["list"][1][0])] == [[0, 0], [1]]
 
-def test_tensorflow_values_without_numbers_cross_as_opaque(tf):
-    keras = tf.keras
-    back = wire.loads(wire.dumps({
-        "strings": tf.constant(["a", "b"]), "symbolic": keras.Input((3,)),
-        "model": keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
-    }))
-    assert all(isinstance(value, wire.Opaque) for value in back.values()), back
-    assert back["symbolic"].type_name.startswith("keras.") and "Sequential" in back["model"].type_name
+back = wire.loads(wire.dumps({
+    "strings": tf.constant(["a", "b"]), "symbolic": keras.Input((3,)),
+    "model": keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+}))
+assert all(isinstance(value, wire.Opaque) for value in back.values()), back
+assert back["symbolic"].type_name.startswith("keras.") and "Sequential" in back["model"].type_name
+print("ok")
+""")
 
 
 def test_the_wire_never_imports_tensorflow():
@@ -227,5 +239,124 @@ def test_a_keras_predict_is_read_as_classes(tf, tmp_path: Path):
             assert codes.dtype == np.int64 and np.array_equal(codes, expected), function
         sent = np.random.default_rng(1).normal(size=(7, 4)).astype(np.float32)
         assert predict_codes(nb, "predict", "model", sent, count=7, classes=3).shape == (7,)
+    finally:
+        live.shutdown()
+
+
+# --------------------------------------------------------------------------- Keras networks read as layers
+
+
+KERAS_NETWORKS = '''
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+keras.utils.set_random_seed(0)
+mlp = keras.Sequential([keras.Input((784,)), layers.Dense(20, activation="relu"), layers.Dense(40, activation="relu"),
+                        layers.Dense(26, activation="softmax")])
+mlp_sigmoid = keras.Sequential([keras.Input((784,)), layers.Dense(20, activation="sigmoid"),
+                                layers.Dense(40, activation="relu"), layers.Dense(26)])
+cnn = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, padding="same", activation="relu"),
+                        layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(10)])
+entry = keras.Input((8, 8, 3))
+body = layers.Conv2D(3, 3, padding="same")(entry)
+joined = layers.Activation("relu")(layers.Add()([entry, body]))
+skip = keras.Model(entry, layers.Dense(4)(layers.GlobalAveragePooling2D()(joined)))
+
+
+def smoothing(y_true, y_pred, alpha):  # Keras's order, on probabilities
+    K = y_pred.shape[-1]
+    target = (1 - alpha) * tf.one_hot(tf.cast(y_true, tf.int32), K, dtype=y_pred.dtype) + alpha / K
+    return tf.reduce_mean(-tf.reduce_sum(target * tf.math.log(y_pred), axis=-1))
+
+
+def fgsm_tf(model, x, y, epsilon):  # an attack on a Keras model, as the handout's students write it
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True)
+    return tf.clip_by_value(x + epsilon * tf.sign(tape.gradient(loss, x)), 0, 1)
+
+
+def smoothing_over_k_minus_one(y_true, y_pred, alpha):  # alpha spread over the other K - 1 classes
+    K = y_pred.shape[-1]
+    one_hot = tf.one_hot(tf.cast(y_true, tf.int32), K, dtype=y_pred.dtype)
+    target = (1 - alpha) * one_hot + alpha / (K - 1) * (1 - one_hot)
+    return tf.reduce_mean(-tf.reduce_sum(target * tf.math.log(y_pred), axis=-1))
+'''
+
+
+BIND = """
+def probe(name):
+    get_ipython().user_ns["label_smoothing_loss"] = get_ipython().user_ns[name]
+    return True
+"""
+
+
+def _rubric_check(module: str):
+    path = ROOT / "rubrics" / ASSIGNMENT / "checks" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"_keras_{module}", path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def test_keras_networks_are_read_as_their_pytorch_layers_and_measured_by_keras(tf, tmp_path: Path):
+    """A Keras network is graded as a PyTorch one is, both ways: its layers read as the rows
+    they are (a Dense's activation as the row after it, convolutions channels first, a
+    functional model's skip connection from its graph), its outputs by Keras's own call on
+    pictures sent channels first; the binder lists them as networks; a wrong table still
+    fails. What needs a PyTorch network (the grader's attacks, which a TensorFlow attack
+    cannot take) goes to a marker, never a 0. A label smoothing written with TensorFlow in
+    Keras's order is measured by a tape: right keeps 2.6a, alpha / (K - 1) loses it."""
+    from autograder.checking import CheckFailed
+    from autograder.checks.layers import expect_table, trace
+    from autograder.checks.training import outputs
+    from autograder.errors import Referred
+    from autograder.grading.channel import KernelChannel
+
+    from .conftest import notebook, start_live
+
+    live = start_live(notebook(KERAS_NETWORKS), tmp_path, total_timeout=300, cell_timeout=120)
+    try:
+        nb = KernelChannel(live, timeout=120)
+        mlp = ["Linear(784, 20)", "ReLU", "Linear(20, 40)", "ReLU", "Linear(40, 26)"]
+        expect_table(trace(nb, "mlp", (784,)), mlp, (784,), what="mlp", free=("Softmax",))
+        with pytest.raises(CheckFailed, match="layer 2 of `mlp_sigmoid`"):
+            expect_table(trace(nb, "mlp_sigmoid", (784,)), mlp, (784,), what="mlp_sigmoid")
+        cnn = trace(nb, "cnn", (1, 28, 28))
+        expect_table(cnn, ["Conv2d(1, 8, 3, padding=1)", "ReLU", "MaxPool2d(2, 2)", "Flatten", "Linear(1568, 10)"],
+                     (1, 28, 28), what="cnn")
+        assert cnn.layers[0].out == (8, 28, 28) and cnn.out == (10,) and cnn.total == 80 + 15690
+        joined = trace(nb, "skip", (3, 8, 8))
+        assert [layer.type for layer in joined.layers] == ["Conv2d", "Add", "ReLU", "AdaptiveAvgPool2d", "Linear"]
+        from autograder.grading.binding import CANDIDATES_PROBE
+
+        listed = {entry["expression"]: entry for entry in nb.probe(CANDIDATES_PROBE, "module", [[784]], "", [])}
+        assert listed["mlp"]["outputs"] == [26] and listed["mlp"]["params"] == 17606
+        assert listed["cnn"]["outputs"] == [None]  # takes no row of 784
+        pictures = np.random.default_rng(0).random((5, 1, 28, 28)).astype(np.float32)
+        scores = outputs(nb, "cnn", pictures, what="pictures")
+        assert scores.shape == (5, 10) and np.isfinite(scores).all()
+
+        from autograder.checks import attacks
+        from autograder.checks.frameworks import not_a_module
+
+        with pytest.raises(Referred, match="written with TensorFlow, whose attacks take a Keras model"):
+            attacks.run_attack(nb, "fgsm_tf", epsilon=attacks.EPSILON, args=attacks.FGSM_ARGS)
+
+        refused = not_a_module("cnn", "keras.src.models.sequential.Sequential", "the grader's attacks")
+        assert isinstance(refused, Referred) and "a marker grades it" in str(refused)
+        assert isinstance(not_a_module("cnn", "builtins.dict"), CheckFailed)
+
+        part2 = _rubric_check("check_part2")
+        given = {"alphas": [0.0, 0.1, 0.2]}
+        nb.probe(BIND, "smoothing")
+        part2.test_label_smoothing_loss(nb, given)
+        nb.probe(BIND, "smoothing_over_k_minus_one")
+        with pytest.raises(CheckFailed, match="expected"):
+            part2.test_label_smoothing_loss(nb, given)
     finally:
         live.shutdown()

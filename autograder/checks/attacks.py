@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..checking import CheckFailed, as_array
+from ..errors import Referred
+from .frameworks import KERAS_PRELUDE, not_a_module
 
 if TYPE_CHECKING:
 
@@ -79,7 +81,22 @@ def _ag_call(function, device, weights, images, labels, numbers, args, kwargs, s
 
 def probe(weights, images, labels, numbers, args, kwargs, seed):
     """The student's attack on the CPU; where it raises and there is a GPU, on the GPU (an
-    attack may move its inputs to the notebook's device); the CPU's error is the one reported."""
+    attack may move its inputs to the notebook's device); the CPU's error is the one reported.
+    In a notebook written with TensorFlow, an attack that raises on the grader's PyTorch
+    network is said to be so (its attack takes a Keras model), not raised."""
+    import sys
+    try:
+        return _ag_attack(weights, images, labels, numbers, args, kwargs, seed)
+    except NameError:  # a name the notebook lacks: found, or sent to a marker, as any other
+        raise
+    except Exception as error:
+        if "tensorflow" not in sys.modules:
+            raise
+        first = (str(error).strip().splitlines() or [""])[0]
+        return {"tensorflow": f"{type(error).__name__}: {first}"[:200]}
+
+
+def _ag_attack(weights, images, labels, numbers, args, kwargs, seed):
     import numpy as np
     function = _ag_subject()
     try:
@@ -105,7 +122,7 @@ def probe(weights, images, labels, numbers, args, kwargs, seed):
 '''
 
 
-ROBUST_PROBE = NETWORK + '''
+ROBUST_PROBE = KERAS_PRELUDE + NETWORK + '''
 def _ag_subject():
     return __MODEL__
 
@@ -139,8 +156,7 @@ def probe(images, attacks, epsilon, steps, step_size, decay, batch, budget):
     model, source = _ag_subject(), _ag_source()
     for role, subject in (("model", model), ("source", source)):
         if subject is not None and not isinstance(subject, torch.nn.Module):
-            kind = type(subject)
-            return {"not_module": kind.__module__ + "." + kind.__qualname__, "role": role}
+            return {"not_module": _what(subject), "role": role}
     modes = [(subject, subject.training) for subject in (model, source) if subject is not None]
     device, dtype = _ag_place(model)
     found = {kind: [] for kind in ["clean", *attacks] + (["transfer"] if source is not None else [])}
@@ -229,6 +245,9 @@ def run_attack(nb: KernelChannel, name: str, *, epsilon: float, steps: int = STE
         source = ATTACK_PROBE.replace("__FUNCTION__", _function(name))
         found = nb.probe(source, dict(weights), images, labels, numbers, list(args), kwargs, seed)
         call = _call_text(name, args, kwargs)
+        if "tensorflow" in found:
+            raise Referred(f"`{call}` raised {found['tensorflow']} on the grader's network, a PyTorch one; the "
+                           "notebook is written with TensorFlow, whose attacks take a Keras model: a marker grades it")
         x_adv = found["x_adv"]
         if isinstance(x_adv, dict):
             raise CheckFailed(f"`{call}` should return the adversarial images (a tensor or an array of shape "
@@ -464,7 +483,8 @@ def robust_accuracy(nb: KernelChannel, model: str, images: np.ndarray, labels: n
     found, seconds = nb.memo[key]
     if "not_module" in found:
         subject = model if found.get("role") == "model" else transfer_from
-        raise CheckFailed(f"`{subject}` should be a torch.nn.Module, is a {found['not_module']}")
+        raise not_a_module(subject, found["not_module"], "the grader's attacks, which take a PyTorch network's "
+                           "gradients")
     if "not_scores" in found:
         raise CheckFailed(f"`{model}` should give class scores of shape (batch, classes); it gave "
                           f"{found['not_scores']}")

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..checking import CheckFailed
 from ..errors import StudentRaised
+from .frameworks import KERAS_PRELUDE, not_a_module
 from .training import _PRELUDE, _name, _source, cross_entropy, outputs
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def outputs_by_way(nb: KernelChannel, model: str, images: np.ndarray, ways: list
     it could not be run that way."""
     found = nb.probe(_source(WAYS_PROBE, model=_name(model)), images, [w.expression for w in ways], 512)
     if isinstance(found, dict) and "not_module" in found:
-        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+        raise not_a_module(model, found["not_module"])
     if not isinstance(found, list) or len(found) != len(ways):
         raise CheckFailed(f"`{model}`'s outputs could not be read")
     return [f"`{model}` raised {result.get('failed')}" if isinstance(result, dict) else
@@ -211,7 +212,7 @@ def reconstruction_ways(shape: tuple[int, ...]) -> list[Way]:
     return ways
 
 
-RECONSTRUCT_PROBE = '''
+RECONSTRUCT_PROBE = KERAS_PRELUDE + '''
 def _subject():
     return __MODEL__
 
@@ -238,7 +239,7 @@ def probe(images, mean, ways):
     import torch
     model = _subject()
     if not isinstance(model, torch.nn.Module):
-        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+        return {"not_module": _what(model)}
     x = np.asarray(images, dtype=np.float32)
     training = model.training
     model.eval()
@@ -262,7 +263,7 @@ def _reconstructions(nb: KernelChannel, model: str, images: np.ndarray, ways: li
     found = nb.probe(RECONSTRUCT_PROBE.replace("__MODEL__", _name(model)), images.astype(np.float32),
                      mean.astype(np.float32), [ast.literal_eval(way.expression) for way in ways])
     if isinstance(found, dict) and "not_module" in found:
-        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+        raise not_a_module(model, found["not_module"])
     if not isinstance(found, list) or len(found) != len(ways):
         raise CheckFailed(f"`{model}`'s reconstructions could not be read")
     results: list[np.ndarray | str] = []

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checking import CheckFailed
 from ..errors import StudentRaised
+from .frameworks import KERAS_PRELUDE, not_a_module
 
 if TYPE_CHECKING:
     from ..grading.channel import KernelChannel
@@ -44,7 +45,7 @@ _ALLOWED_ROWS = {*_CONFIG, *NONLINEAR, *FREE, "Softmax", "LogSoftmax", "BatchNor
                  "AdaptiveMaxPool2d", "Conv1d"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-TRACE_PROBE = '''
+TRACE_PROBE = KERAS_PRELUDE + '''
 def _subject():  # binds no local name that could hide the student's (a model called `model`)
     return __MODEL__
 
@@ -56,8 +57,10 @@ def probe(shape):
     from torch.overrides import TorchFunctionMode
 
     model = _subject()
+    if _is_keras(model):
+        return _keras_trace(model, shape)
     if not isinstance(model, nn.Module):
-        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+        return {"not_module": _what(model)}
     named = {
         "ReLU": [F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_],
         "LeakyReLU": [F.leaky_relu, F.leaky_relu_],
@@ -266,7 +269,8 @@ def trace(nb: KernelChannel, model: str, input_shape: tuple[int, ...], *, batch:
         raise ValueError(f"{model!r} is not a name")
     found = nb.probe(TRACE_PROBE.replace("__MODEL__", model), [batch, *input_shape])
     if "not_module" in found:
-        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+        why = f"its layers read in the order they run, but {found['keras']}" if found.get("keras") else ""
+        raise not_a_module(model, found["not_module"], why)
     layers = [Layer(op["type"], dict(op.get("config") or {}), tuple(op["out"]) if op.get("out") else None,
                     int(op.get("params", 0))) for op in found["ops"]]
     out = tuple(found["out"]) if found.get("out") else None
@@ -338,7 +342,7 @@ def expect_table(found: Trace, rows: list[str], input_shape: tuple[int, ...], *,
     return want
 
 
-BLOCKS_PROBE = '''
+BLOCKS_PROBE = KERAS_PRELUDE + '''
 def _subject():
     return __MODEL__
 
@@ -347,7 +351,7 @@ def probe():
     from torch import nn
     model = _subject()
     if not isinstance(model, nn.Module):
-        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+        return {"not_module": _what(model)}
     found = []
     for name, module in model.named_modules():
         convs = sum(isinstance(m, nn.Conv2d) for m in module.modules())
@@ -380,7 +384,7 @@ def blocks(nb: KernelChannel, model: str) -> list[Block]:
         raise ValueError(f"{model!r} is not a name")
     found = nb.probe(BLOCKS_PROBE.replace("__MODEL__", model))
     if "not_module" in found:
-        raise CheckFailed(f"`{model}` should be a torch.nn.Module, is a {found['not_module']}")
+        raise not_a_module(model, found["not_module"], "its blocks read from a PyTorch network's modules")
     return [Block(str(b["name"]), str(b["class"]), tuple(b["layers"])) for b in found["blocks"]]
 
 

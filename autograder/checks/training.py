@@ -16,21 +16,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checking import CheckFailed, as_array
+from .frameworks import KERAS_PRELUDE, not_a_module
 
 if TYPE_CHECKING:
     from ..grading.channel import KernelChannel
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-_PRELUDE = '''
+_PRELUDE = KERAS_PRELUDE + '''
 class _NotModule(Exception):
     pass
 
 
 def _module(model):
     import torch
-    if not isinstance(model, torch.nn.Module):
-        raise _NotModule(type(model).__module__ + "." + type(model).__qualname__)
+    if not isinstance(model, torch.nn.Module) and not _is_keras(model):
+        raise _NotModule(_what(model))
     return model
 
 
@@ -46,6 +47,12 @@ def _pictures(images, transform):
 def _run(model, inputs, batch, transform=None):
     import numpy as np
     import torch
+    if _is_keras(model):  # a Keras network: its outputs by Keras's own call, pictures channels last
+        if transform is not None:
+            inputs = torch.cat([_pictures(inputs[i:i + batch], transform) for i in range(0, len(inputs), batch)])
+        if isinstance(inputs, torch.Tensor):
+            inputs = inputs.detach().cpu().numpy()
+        return torch.as_tensor(_keras_outputs(model, inputs, batch))
     first = next(iter(model.parameters()), None)
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
@@ -87,7 +94,7 @@ def probe(inputs, batch):
     return _run(model, _inputs(inputs), batch, _transform())
 '''
 
-OPTIMIZER_PROBE = '''
+OPTIMIZER_PROBE = KERAS_PRELUDE + '''
 def _subjects():
     return __OPTIMIZER__, __MODEL__
 
@@ -96,7 +103,7 @@ def probe():
     optimizer, model = _subjects()
     import torch
     if not isinstance(model, torch.nn.Module):
-        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+        return {"not_module": _what(model)}
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"not_optimizer": type(optimizer).__module__ + "." + type(optimizer).__qualname__}
     owned = {id(p) for p in model.parameters() if p.requires_grad}
@@ -126,7 +133,7 @@ def probe(epochs, batch, loss, seed, sent_inputs=None, sent_targets=None):
     import torch
     model, optimizer = _subjects()
     if not isinstance(model, torch.nn.Module):
-        return {"not_module": type(model).__module__ + "." + type(model).__qualname__}
+        return {"not_module": _what(model)}
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"not_optimizer": type(optimizer).__module__ + "." + type(optimizer).__qualname__}
     inputs, targets = (torch.as_tensor(array) for array in _data(sent_inputs, sent_targets))
@@ -165,7 +172,7 @@ def _refused(found: Any, names: dict[str, str]) -> Any:
     """``found``, unless the probe said a name is not what it should be."""
     if isinstance(found, dict):
         if "not_module" in found:
-            raise CheckFailed(f"`{names['model']}` should be a torch.nn.Module, is a {found['not_module']}")
+            raise not_a_module(names["model"], found["not_module"])
         if "not_optimizer" in found:
             raise CheckFailed(f"`{names['optimizer']}` should be a torch.optim optimizer, is a "
                               f"{found['not_optimizer']}")

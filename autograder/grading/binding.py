@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from ..checks.frameworks import KERAS_PRELUDE
 from ..course.rubric import NameSpec
 from ..errors import NotDefined, Referred, SubmissionError
 from .kernel_setup import KERNEL_MODULE
@@ -38,7 +39,7 @@ from .names import bound_names
 #: The marker's file of names bound by hand for one submission, in its results folder.
 BINDINGS_FILE = "bindings.yaml"
 
-CANDIDATES_PROBE = '''
+CANDIDATES_PROBE = KERAS_PRELUDE + '''
 def probe(kind, inputs, of, reserved):
     import inspect
     import sys
@@ -49,11 +50,20 @@ def probe(kind, inputs, of, reserved):
 
     def number_of(value):
         try:
+            if _is_keras_model(value):
+                return int(value.count_params())
             return int(sum(p.numel() for p in value.parameters()))
         except Exception:
             return None
 
     def forward(module, shape):
+        if _is_keras_model(module):
+            import numpy as np
+            try:
+                out = _keras_outputs(module, np.random.default_rng(0).normal(size=(2, *shape)), 2)
+            except Exception:
+                return None
+            return int(out.size // 2) if out.ndim and out.shape[0] == 2 else None
         first = next(iter(module.parameters()), None)
         device = first.device if first is not None else "cpu"
         dtype = first.dtype if first is not None and first.dtype.is_floating_point else torch.float32
@@ -92,7 +102,7 @@ def probe(kind, inputs, of, reserved):
         kind_name = type(value).__qualname__
         entry = {"expression": expression, "type": kind_name, "identity": id(value)}
         if kind == "module":
-            if torch is None or not isinstance(value, torch.nn.Module):
+            if not _is_keras_model(value) and (torch is None or not isinstance(value, torch.nn.Module)):
                 return
             entry["params"] = number_of(value)
             entry["outputs"] = [forward(value, shape) for shape in inputs]

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from autograder.checking import CheckFailed, as_array, as_dict, as_list, as_number, describe_value
 from autograder.checks.inputs import Way, choose_way, class_scores_as
 from autograder.checks.layers import expect_table, trace
+from autograder.checks.training import outputs as network_outputs
 from autograder.checks.training import predict_codes
 from autograder.errors import NotDefined, Referred
 
@@ -318,14 +319,23 @@ def test_best_model(nb, assignment, data, given, measure):
     expect_network(nb, "best_model", table(n1, n2, act, classes), "best_model")
     reported = grid(nb, given, complete=False).get((n1, n2, act))
     y_valid = as_array(nb.get("y_valid"), "`y_valid`").reshape(-1)
-    codes = predict_codes(nb, "predict", "best_model", "X_valid", count=len(y_valid), classes=classes,
-                          what="`X_valid`")
+    how = "with `predict`"
+    try:
+        codes = predict_codes(nb, "predict", "best_model", "X_valid", count=len(y_valid), classes=classes,
+                              what="`X_valid`")
+    except (NotDefined, Referred):  # no `predict` of the template's: the network itself, on X_valid as it is
+        how = "running it on `X_valid`"
+        scores = network_outputs(nb, "best_model", "X_valid", what="`X_valid`")
+        if scores.shape != (len(y_valid), classes):
+            raise CheckFailed(f"`best_model` on `X_valid` should give {classes} scores per row for its "
+                              f"{len(y_valid)} rows; it gave shape {scores.shape}") from None
+        codes = scores.argmax(axis=1)
     measured = float(np.mean(codes == y_valid))
     # trained further after the search (or retrained on more data) it may do better than the
     # grid reported; worse, it is not the model the grid measured
     if reported is None or measured < reported - given["slack"]:
-        raise CheckFailed(f"`best_model` scores {measured:.4f} on (X_valid, y_valid) as the grader measures it with "
-                          f"`predict`; `grid_results` reports {reported} for its setting")
+        raise CheckFailed(f"`best_model` scores {measured:.4f} on (X_valid, y_valid) as the grader measures it {how}; "
+                          f"`grid_results` reports {reported} for its setting")
     measure(measured_accuracy(nb, assignment, data, "best_model"), name="test accuracy (for the marker)",
             note="the test images, labels withheld from the kernel")
 
@@ -335,11 +345,27 @@ def _subject():
     return label_smoothing_loss
 
 
+def _with_tensorflow(function, logits, targets, alpha, scores, labels, order):
+    """The same way with TensorFlow tensors (the handout's framework), the gradient by a tape."""
+    import numpy as np
+    import tensorflow as tf
+    x = tf.Variable(np.asarray(logits, dtype=np.float64))
+    with tf.GradientTape() as tape:
+        fed = x if scores == "logits" else tf.nn.softmax(x, axis=1)
+        y = tf.constant(np.asarray(targets, dtype=np.int64))
+        y = y if labels == "classes" else tf.one_hot(y, x.shape[1], dtype=tf.float64)
+        loss = function(fed, y, alpha) if order == "scores first" else function(y, fed, alpha)
+    grad = tape.gradient(loss, x)
+    return {"loss": np.asarray(loss, dtype=np.float64), "grad": None if grad is None else grad.numpy()}
+
+
 def probe(logits, targets, alpha):
     """label_smoothing_loss called each way a student may write it: on logits or on the
     softmax's probabilities (a network ending in softmax), targets as classes or one-hot,
     in either order; for each, the loss and its gradient with respect to the logits, or
-    the error it raised."""
+    the error it raised. A way that fails on torch tensors is tried on TensorFlow's where
+    the notebook imported TensorFlow."""
+    import sys
     import torch
     import torch.nn.functional as F
     function = _subject()
@@ -360,7 +386,14 @@ def probe(logits, targets, alpha):
                     found.append({"way": way, "loss": loss.detach().double().numpy(),
                                   "grad": x.grad.numpy() if x.grad is not None else None})
                 except Exception as error:
-                    found.append({"way": way, "error": f"{type(error).__name__}: {error}"[:300]})
+                    failed = {"way": way, "error": f"{type(error).__name__}: {error}"[:300]}
+                    if "tensorflow" in sys.modules:
+                        try:
+                            failed = {"way": way, **_with_tensorflow(function, logits, targets, alpha, scores,
+                                                                     labels, order)}
+                        except Exception:
+                            pass
+                    found.append(failed)
     return found
 '''
 

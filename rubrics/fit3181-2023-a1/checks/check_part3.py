@@ -11,6 +11,7 @@ import pytest
 
 from autograder.checking import CheckFailed, as_dict, as_list, as_number, describe_value
 from autograder.checks import attacks
+from autograder.checks.frameworks import KERAS_PRELUDE, not_a_module
 from autograder.checks.inputs import choose_way, class_scores_as, picture_ways
 from autograder.checks.saved import expect_loadable, loaded_expression, saved_file
 from autograder.errors import Referred
@@ -35,7 +36,7 @@ def _pictures(images):
 
 # 3.2 and 3.3: YourModel built by the grader
 
-BUILD_PROBE = '''
+BUILD_PROBE = KERAS_PRELUDE + '''
 def _classes():
     return YourModel, BaseImageClassifier
 
@@ -52,7 +53,7 @@ def probe(settings, shape):
             except Exception as error:
                 found.append({"error": f"{type(error).__name__}: {error}"[:300]})
                 continue
-            row = {"base": isinstance(model, base), "module": isinstance(model, torch.nn.Module)}
+            row = {"base": isinstance(model, base), "module": isinstance(model, torch.nn.Module), "type": _what(model)}
             if row["module"]:
                 first = next(iter(model.parameters()), None)
                 device = first.device if first is not None else torch.device("cpu")
@@ -84,7 +85,7 @@ class _Convolutions(_AgMode):
         return func(*args, **(kwargs or {}))
 '''
 
-JOINS_PROBE = '''
+JOINS_PROBE = KERAS_PRELUDE + '''
 def _classes():
     return YourModel
 
@@ -123,6 +124,8 @@ def probe(settings, shape):
         torch.manual_seed(0)
         for blocks, skip in settings:
             model = made(num_blocks=blocks, use_skip=skip, learning_rate=1e-3)
+            if not isinstance(model, torch.nn.Module):
+                return {"not_module": _what(model)}
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
             model.eval()
@@ -147,7 +150,9 @@ def test_your_model(nb, given):
         call = f"YourModel(num_blocks={blocks}, use_skip={skip}, learning_rate={rate:g})"
         if "error" in row:
             raise CheckFailed(f"`{call}` raised {row['error']}")
-        if not row["base"] or not row["module"]:
+        if not row["module"]:
+            raise not_a_module(call, str(row.get("type", "")), "the grader to build and run it as a PyTorch network")
+        if not row["base"]:
             raise CheckFailed(f"`{call}` should be a BaseImageClassifier (a torch.nn.Module)")
         if row.get("out") != [2, given["classes"]]:
             raise CheckFailed(f"`{call}` should map a batch (2, 3, 96, 96) to ({2}, {given['classes']}) class scores; "
@@ -165,6 +170,9 @@ def test_skip_connections(nb):
     settings = [(blocks, skip) for blocks in (2, 3) for skip in (True, False)]
     if "joins" not in nb.memo:
         nb.memo["joins"] = nb.probe(JOINS_PROBE, [list(s) for s in settings], list(SHAPE), timeout=600)
+    if isinstance(nb.memo["joins"], dict):
+        raise not_a_module("YourModel(...)", str(nb.memo["joins"].get("not_module")),
+                           "its residual joins read from a PyTorch forward pass's graph")
     for (blocks, skip), joins in zip(settings, as_list(nb.memo["joins"], "the residual joins found")):
         joins = int(as_number(joins, "the residual joins found"))
         if joins < 0:
@@ -248,7 +256,7 @@ def test_best_cnn(nb, assignment, data, measure):
 
 # 3.5: augmentation and early stopping
 
-AUGMENT_PROBE = '''
+AUGMENT_PROBE = KERAS_PRELUDE + '''
 def _classes():
     return YourModel
 
@@ -262,6 +270,8 @@ def probe(images, labels):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = made(num_blocks=2, use_skip=False, learning_rate=1e-3)
+        if not isinstance(model, torch.nn.Module):
+            return {"not_module": _what(model)}
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
         x = torch.as_tensor(images).permute(0, 3, 1, 2).float().div(255).to(device)
@@ -367,6 +377,9 @@ def _training(data, count=32):
 def test_augmentation(nb, data):
     images, labels = _training(data, 16)
     found = as_dict(nb.probe(AUGMENT_PROBE, images, labels, timeout=600), "what augment and fit did", ())
+    if "not_module" in found:
+        raise not_a_module("YourModel(...)", str(found["not_module"]), "its `augment` and `fit` run by the grader "
+                           "on PyTorch tensors")
     if "not_tensor" in found:
         raise CheckFailed(f"`augment(x)` should return a tensor like x; it returned a {found['not_tensor']}")
     if found["shape"] != [len(images), *SHAPE]:
