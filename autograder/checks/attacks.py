@@ -483,7 +483,7 @@ def robust_accuracy(nb: KernelChannel, model: str, images: np.ndarray, labels: n
     found, seconds = nb.memo[key]
     if "not_module" in found:
         subject = model if found.get("role") == "model" else transfer_from
-        raise not_a_module(subject, found["not_module"], "the grader's attacks, which take a PyTorch network's "
+        raise not_a_module(str(subject), found["not_module"], "the grader's attacks, which take a PyTorch network's "
                            "gradients")
     if "not_scores" in found:
         raise CheckFailed(f"`{model}` should give class scores of shape (batch, classes); it gave "
