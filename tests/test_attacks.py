@@ -199,7 +199,19 @@ class Masked(nn.Module):
         return self.inner(Blind.apply(x))
 
 
+class Centred(nn.Module):
+    """``plain`` for pictures centred on 0.5 ([-1, 1], as Normalize((0.5,) * 3, (0.5,) * 3) gives them)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner((x + 1) / 2)
+
+
 masked = Masked(copy.deepcopy(plain))
+centred = Centred(copy.deepcopy(plain))
 plain.train()
 '''
 
@@ -327,6 +339,18 @@ def test_a_masked_gradient_looks_robust_until_transferred_examples_count(nb: Ker
     found = _robust(nb, monkeypatch, "masked", transfer_from="plain", attacks=("pgd",))
     assert found.attacked["pgd"] == found.clean and found.attacked["transfer"] <= found.clean - 0.2
     assert found.worst == found.attacked["transfer"] and found.weakest() == "transfer"
+
+
+def test_a_network_fed_centred_pictures_is_attacked_in_pixels_in_front_of_its_way(nb: KernelChannel,
+                                                                                 monkeypatch: pytest.MonkeyPatch):
+    """``fed`` puts the way a network takes its pictures (here centred on 0.5) between the
+    attacked pixels and the network: measured so, it is exactly ``plain`` under the same
+    attacks with the handout's epsilon in pixels; fed the pixels themselves it is not."""
+    plain = _robust(nb, monkeypatch, "plain", attacks=("fgsm", "pgd"))
+    fed = _robust(nb, monkeypatch, "centred", attacks=("fgsm", "pgd"), fed=((2.0,) * 3, (-1.0,) * 3))
+    assert (fed.clean, fed.attacked, fed.worst) == (plain.clean, plain.attacked, plain.worst)
+    unfed = _robust(nb, monkeypatch, "centred", attacks=("fgsm", "pgd"))
+    assert unfed.clean <= plain.clean - 0.2
 
 
 def test_robust_accuracy_starts_no_batch_past_its_budget(nb: KernelChannel, monkeypatch: pytest.MonkeyPatch):

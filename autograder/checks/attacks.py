@@ -150,7 +150,25 @@ class _AgNotScores(Exception):
     pass
 
 
-def probe(images, attacks, epsilon, steps, step_size, decay, batch, budget):
+class _AgFed(torch.nn.Module):
+    """A network behind the way it takes its pictures, from pixels in [0, 1]: an affine map
+    per channel (centred, standardised, 0 to 255), so that attacks work in pixel space."""
+
+    def __init__(self, inner, scale, shift):
+        super().__init__()
+        self.inner, self.scale, self.shift = inner, list(scale), list(shift)
+
+    def forward(self, x):
+        scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        shift = torch.as_tensor(self.shift, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return self.inner(x * scale + shift)
+
+
+def _ag_fed(subject, affine):
+    return subject if subject is None or affine is None else _AgFed(subject, *affine)
+
+
+def probe(images, attacks, epsilon, steps, step_size, decay, batch, budget, fed=None, source_fed=None):
     import time
     start = time.monotonic()
     model, source = _ag_subject(), _ag_source()
@@ -158,6 +176,7 @@ def probe(images, attacks, epsilon, steps, step_size, decay, batch, budget):
         if subject is not None and not isinstance(subject, torch.nn.Module):
             return {"not_module": _what(subject), "role": role}
     modes = [(subject, subject.training) for subject in (model, source) if subject is not None]
+    model, source = _ag_fed(model, fed), _ag_fed(source, source_fed)
     device, dtype = _ag_place(model)
     found = {kind: [] for kind in ["clean", *attacks] + (["transfer"] if source is not None else [])}
     done = 0
@@ -191,6 +210,14 @@ def probe(images, attacks, epsilon, steps, step_size, decay, batch, budget):
 
 
 # An attack of the student's, run in the kernel on the grader's network
+
+
+#: A way of feeding pictures as an affine map per channel: (scales, shifts).
+Affine = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _plain(affine: Affine | None) -> list[list[float]] | None:
+    return None if affine is None else [[float(v) for v in part] for part in affine]
 
 
 @dataclass(frozen=True)
@@ -453,7 +480,8 @@ def robust_accuracy(nb: KernelChannel, model: str, images: np.ndarray, labels: n
                     epsilon: float = EPSILON, steps: int = STEPS, step_size: float = STEP_SIZE,
                     decay: float = DECAY, attacks: Sequence[str] = KINDS, transfer_from: str | None = None,
                     batch: int = 64, budget: float = 120.0, timeout: float | None = None,
-                    classes: int | None = None) -> Robustness:
+                    classes: int | None = None, fed: Affine | None = None,
+                    transfer_fed: Affine | None = None) -> Robustness:
     """The accuracy of the notebook's ``model`` (a name) on ``images`` (N x C x H x W float32
     in [0, 1]), clean and under the grader's ``attacks``, in eval mode on the model's own
     device, its mode restored after. ``labels`` stay here: the attacks in the kernel use the
@@ -461,7 +489,10 @@ def robust_accuracy(nb: KernelChannel, model: str, images: np.ndarray, labels: n
     examples crafted on that model are given to ``model`` too ("transfer"), and count in the
     worst case. The kernel starts no batch after ``budget`` seconds (the first always runs):
     the accuracies are then over the images it attacked (``count``). Measured once per
-    grading for the same arguments."""
+    grading for the same arguments. ``fed`` (and ``transfer_fed``, for ``transfer_from``) is
+    the way the model takes its pictures, an affine map per channel from pixels in [0, 1]
+    (``inputs.Way.affine``): the grader attacks the pixels, in front of that map, so epsilon
+    stays the handout's in pixels whatever scale the notebook feeds its network."""
     for kind in attacks:
         if kind not in KINDS:
             raise ValueError(f"attack {kind!r}: one of {', '.join(KINDS)}")
@@ -471,14 +502,14 @@ def robust_accuracy(nb: KernelChannel, model: str, images: np.ndarray, labels: n
         raise ValueError(f"images N x C x H x W with one label each; got {images.shape} and {labels.shape}")
     digest = hashlib.sha256(images.tobytes()).hexdigest()
     key = ("robust", model, transfer_from, tuple(attacks), float(epsilon), int(steps), float(step_size),
-           float(decay), digest, batch)
+           float(decay), digest, batch, fed, transfer_fed)
     if key not in nb.memo:
         source = (ROBUST_PROBE.replace("__MODEL__", _expression(model))
                   .replace("__SOURCE__", "None" if transfer_from is None else _expression(transfer_from)))
         limit = timeout if timeout is not None else max(nb.timeout, 2 * budget + 60)
         started = time.monotonic()
         found = nb.probe(source, images, list(attacks), float(epsilon), int(steps), float(step_size), float(decay),
-                         int(batch), float(budget), timeout=limit)
+                         int(batch), float(budget), _plain(fed), _plain(transfer_fed), timeout=limit)
         nb.memo[key] = (found, time.monotonic() - started)
     found, seconds = nb.memo[key]
     if "not_module" in found:

@@ -37,10 +37,14 @@ SAMPLE_VALUES = 2_000_000
 
 @dataclass(frozen=True)
 class Way:
-    """One way of preparing inputs: its words, and the expression that does it."""
+    """One way of preparing inputs: its words, and the expression that does it. A way of
+    feeding pictures that is affine per channel in the pixels scaled to [0, 1] says so
+    (``affine``: the scale and shift of each channel), so that the grader can work in pixel
+    space in front of the network (an attack's epsilon is in pixels)."""
 
     words: str
     expression: str
+    affine: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 def image_ways(shape: tuple[int, ...], *, mean: float, std: float) -> list[Way]:
@@ -76,15 +80,20 @@ def picture_ways(*, mean: list[float], std: list[float]) -> list[Way]:
     centre = f"np.asarray({[float(v) for v in mean]!r}, dtype='float32').reshape(1, -1, 1, 1)"
     spread = f"np.asarray({[float(v) for v in std]!r}, dtype='float32').reshape(1, -1, 1, 1)"
     shown = ", ".join(f"{v:.3g}" for v in mean), ", ".join(f"{v:.3g}" for v in std)
+    def standardised(means: list[float], stds: list[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return tuple(1 / s for s in stds), tuple(-m / s for m, s in zip(means, stds))
+
+    channels = len(mean)
     return [
-        Way("divided by 255 (ToTensor)", f"{chw} / 255.0"),
+        Way("divided by 255 (ToTensor)", f"{chw} / 255.0", ((1.0,) * channels, (0.0,) * channels)),
         Way("divided by 255 and centred on 0.5 (Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))",
-            f"({chw} / 255.0 - 0.5) / 0.5"),
+            f"({chw} / 255.0 - 0.5) / 0.5", ((2.0,) * channels, (-1.0,) * channels)),
         Way(f"standardised per channel by the training pictures' mean ({shown[0]}) and std ({shown[1]})",
-            f"({chw} / 255.0 - {centre}) / {spread}"),
+            f"({chw} / 255.0 - {centre}) / {spread}", standardised([float(v) for v in mean], [float(v) for v in std])),
         Way("standardised per channel by ImageNet's mean and std (pretrained networks' Normalize)",
-            f"({chw} / 255.0 - {_IMAGENET_MEAN}) / {_IMAGENET_STD}"),
-        Way("as stored (0 to 255)", chw),
+            f"({chw} / 255.0 - {_IMAGENET_MEAN}) / {_IMAGENET_STD}",
+            standardised([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])),
+        Way("as stored (0 to 255)", chw, ((255.0,) * channels, (0.0,) * channels)),
     ]
 
 

@@ -227,13 +227,22 @@ def measured_accuracy(nb, assignment, data, model):
     or as a notebook that changed `to_tensor` gives them (centred, standardised, 0 to 255)."""
     key = ("test accuracy", model)
     if key not in nb.memo:
+        images, labels = _stl10(data, "test")
+        scores = class_scores_as(nb, model, images, fed_way(nb, data, model), what="the test images", classes=10,
+                                 timeout=1200)
+        nb.memo[key] = float(np.mean(scores.argmax(axis=1) == labels))
+    return nb.memo[key]
+
+
+def fed_way(nb, data, model):
+    """The way ``model`` (an expression in the notebook) takes its pictures: the one it does
+    best with on training images (``inputs.picture_ways``)."""
+    key = ("fed", model)
+    if key not in nb.memo:
         train, train_labels = _stl10(data, "train")
         pixels = train[:500].reshape(-1, 3) / 255.0  # the channels' mean and std, as a notebook computes them
-        way = choose_way(nb, model, train, train_labels, picture_ways(mean=list(pixels.mean(0)), std=list(
+        nb.memo[key] = choose_way(nb, model, train, train_labels, picture_ways(mean=list(pixels.mean(0)), std=list(
             pixels.std(0))), what="training", classes=10)
-        images, labels = _stl10(data, "test")
-        scores = class_scores_as(nb, model, images, way, what="the test images", classes=10, timeout=1200)
-        nb.memo[key] = float(np.mean(scores.argmax(axis=1) == labels))
     return nb.memo[key]
 
 
@@ -445,19 +454,32 @@ def _attacked(data, given):
     return _pictures(images[:count]), labels[:count]
 
 
+HOLD_PROBE = '''
+def probe(name, expression):
+    get_ipython().user_ns[name] = eval(expression, get_ipython().user_ns)
+    return True
+'''
+HELD = "_grader_robust_model"
+
+
 @pytest.mark.item("3.9a")
 def test_robust_model(nb, data, given, measure):
     saved = saved_file(nb, "ROBUST_MODEL_PATH", folder="models")
     expect_loadable(nb, "load_robust_model", "ROBUST_MODEL_PATH")
     images, labels = _attacked(data, given)
     options = {"budget": given["budget_s"], "classes": 10, "timeout": 4 * given["budget_s"] + 120}
-    baseline = attacks.robust_accuracy(nb, "best_cnn", images, labels, **options)
-    found = attacks.robust_accuracy(nb, loaded_expression("load_robust_model", "ROBUST_MODEL_PATH"), images,
-                                    labels, transfer_from="best_cnn", **options)
+    # each network attacked in pixels, in front of the way it takes its pictures (centred, standardised...)
+    loaded = loaded_expression("load_robust_model", "ROBUST_MODEL_PATH")
+    nb.probe(HOLD_PROBE, HELD, loaded)  # the loaded model under a name of the grader's, for the way it takes pictures
+    base_way, robust_way = fed_way(nb, data, "best_cnn"), fed_way(nb, data, HELD)
+    baseline = attacks.robust_accuracy(nb, "best_cnn", images, labels, fed=base_way.affine, **options)
+    found = attacks.robust_accuracy(nb, loaded, images, labels, transfer_from="best_cnn", fed=robust_way.affine,
+                                    transfer_fed=base_way.affine, **options)
     detail = ", ".join(f"{kind} {value:.3f}" for kind, value in found.attacked.items())
     if found.clean < given["clean_floor"]:
         raise CheckFailed(f"the robust model classifies {found.clean:.3f} of the test images correctly: below "
                           f"{given['clean_floor']:g}, it has not learned")
     measure(found.worst - baseline.worst,
             note=f"{saved.path}: worst-case robust accuracy {found.worst:.3f} (clean {found.clean:.3f}, {detail}) on "
-                 f"{found.count} test images; best_cnn's {baseline.worst:.3f} (clean {baseline.clean:.3f})")
+                 f"{found.count} test images, fed {robust_way.words}; best_cnn's {baseline.worst:.3f} (clean "
+                 f"{baseline.clean:.3f})")
