@@ -271,12 +271,24 @@ def smoothing(y_true, y_pred, alpha):  # Keras's order, on probabilities
     return tf.reduce_mean(-tf.reduce_sum(target * tf.math.log(y_pred), axis=-1))
 
 
-def fgsm_tf(model, x, y, epsilon):  # an attack on a Keras model, as the handout's students write it
+def fgsm_tf(model, x, y, epsilon, sign=1.0, from_logits=True):  # on a Keras model, as the handout's students
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True)
-    return tf.clip_by_value(x + epsilon * tf.sign(tape.gradient(loss, x)), 0, 1)
+        loss = keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=from_logits)
+    return tf.clip_by_value(x + sign * epsilon * tf.sign(tape.gradient(loss, x)), 0, 1)
+
+
+def fgsm_tf_softmax(model, x, y, epsilon):  # for a Keras model ending in softmax (Keras's default loss)
+    return fgsm_tf(model, x, y, epsilon, from_logits=False)
+
+
+def fgsm_tf_down(model, x, y, epsilon):  # steps down the gradient
+    return fgsm_tf(model, x, y, epsilon, sign=-1.0)
+
+
+def fgsm_tf_broken(model, x, y, epsilon):
+    return model.no_such_method(x)
 
 
 def smoothing_over_k_minus_one(y_true, y_pred, alpha):  # alpha spread over the other K - 1 classes
@@ -308,9 +320,10 @@ def test_keras_networks_are_read_as_their_pytorch_layers_and_measured_by_keras(t
     they are (a Dense's activation as the row after it, convolutions channels first, a
     functional model's skip connection from its graph), its outputs by Keras's own call on
     pictures sent channels first; the binder lists them as networks; a wrong table still
-    fails. What needs a PyTorch network (the grader's attacks, which a TensorFlow attack
-    cannot take) goes to a marker, never a 0. A label smoothing written with TensorFlow in
-    Keras's order is measured by a tape: right keeps 2.6a, alpha / (K - 1) loses it."""
+    fails. A TensorFlow attack runs on the grader's network built with Keras (scores, or
+    softmax at the end) and is judged, right or wrong; one that runs on neither goes to a
+    marker, never a 0. A label smoothing written with TensorFlow in Keras's order is
+    measured by a tape: right keeps 2.6a, alpha / (K - 1) loses it."""
     from autograder.checking import CheckFailed
     from autograder.checks.layers import expect_table, trace
     from autograder.checks.training import outputs
@@ -344,8 +357,12 @@ def test_keras_networks_are_read_as_their_pytorch_layers_and_measured_by_keras(t
         from autograder.checks import attacks
         from autograder.checks.frameworks import not_a_module
 
-        with pytest.raises(Referred, match="written with TensorFlow, whose attacks take a Keras model"):
-            attacks.run_attack(nb, "fgsm_tf", epsilon=attacks.EPSILON, args=attacks.FGSM_ARGS)
+        attacks.expect_fgsm(nb, "fgsm_tf")  # run on the grader's network built with Keras
+        attacks.expect_fgsm(nb, "fgsm_tf_softmax")  # ... and on its twin ending in softmax
+        with pytest.raises(CheckFailed, match="steps down the gradient"):
+            attacks.expect_fgsm(nb, "fgsm_tf_down")
+        with pytest.raises(Referred, match="and on the same network built with Keras"):
+            attacks.run_attack(nb, "fgsm_tf_broken", epsilon=attacks.EPSILON, args=attacks.FGSM_ARGS)
 
         refused = not_a_module("cnn", "keras.src.models.sequential.Sequential", "the grader's attacks")
         assert isinstance(refused, Referred) and "a marker grades it" in str(refused)

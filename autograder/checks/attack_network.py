@@ -108,6 +108,64 @@ def _ag_attack(kind, model, x, y, epsilon, steps, step_size, decay, start=None):
     return _ag_iterate(model, x, y, epsilon, steps, step_size, decay if kind == "mim" else None, start)
 '''
 
+#: The same network built with Keras, channels last (kernel side): a TensorFlow student's
+#: attack runs on it where it cannot run on the PyTorch one (``attacks.ATTACK_PROBE``).
+KERAS_NETWORK = '''
+def _ag_keras_twins(weights):
+    """The grader's network as Keras models, channels last: scores, then softmax at the end.
+    Each torch tensor's name maps to (Keras layer index, weight index, from torch, to torch)."""
+    import numpy as np
+    from tensorflow import keras
+
+    convert = {  # convolutions (out, in, kh, kw) as (kh, kw, in, out); the linear layer's inputs
+        "0.weight": (0, 0, lambda w: w.transpose(2, 3, 1, 0), lambda w: w.transpose(3, 2, 0, 1)),
+        "0.bias": (0, 1, lambda b: b, lambda b: b),
+        "3.weight": (3, 0, lambda w: w.transpose(2, 3, 1, 0), lambda w: w.transpose(3, 2, 0, 1)),
+        "3.bias": (3, 1, lambda b: b, lambda b: b),  # read C x H x W by torch, H x W x C by Keras
+        "7.weight": (7, 0, lambda w: w.reshape(10, 32, 8, 8).transpose(2, 3, 1, 0).reshape(2048, 10),
+                     lambda w: w.reshape(8, 8, 32, 10).transpose(3, 2, 0, 1).reshape(10, 2048)),
+        "7.bias": (7, 1, lambda b: b, lambda b: b),
+    }
+    twins = []
+    for softmax in (False, True):
+        model = keras.Sequential([
+            keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, padding="same"), keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(2), keras.layers.Conv2D(32, 3, padding="same"), keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax" if softmax else None)])
+        for name, (layer, index, there, _) in convert.items():
+            values = model.layers[layer].get_weights()
+            values[index] = np.asarray(there(np.asarray(weights[name])), dtype=np.float32)
+            model.layers[layer].set_weights(values)
+        twins.append(model)
+    return twins, convert
+
+
+def _ag_on_keras(weights, images, labels, numbers, args, kwargs, seed):
+    import numpy as np
+    import tensorflow as tf
+    twins, convert = _ag_keras_twins(weights)
+    found = []
+    for model, ends in zip(twins, ("scores", "softmax")):
+        values = {"model": model, "x": tf.constant(np.ascontiguousarray(images.transpose(0, 2, 3, 1))),
+                  "y": tf.constant(labels), **numbers}
+        tf.random.set_seed(seed)
+        try:
+            out = _ag_subject()(*[values[role] for role in args], **{key: values[role] for key, role in kwargs.items()})
+        except Exception as error:
+            found.append({"ends": ends, "error": f"{type(error).__name__}: {error}"[:200]})
+            continue
+        out = np.asarray(out)
+        if out.ndim == 4 and out.shape[-1] == 3 and out.shape[1] != 3:
+            out = out.transpose(0, 3, 1, 2)
+        after = {name: back(model.layers[layer].get_weights()[index]) for name, (layer, index, _, back)
+                 in convert.items()}
+        found.append({"ends": ends, "x_adv": np.ascontiguousarray(out, dtype=np.float32), "weights": after})
+    if not any("x_adv" in twin for twin in found):
+        raise RuntimeError(found[0]["error"])
+    return found
+'''
+
 
 def _key() -> str:
     from ..data import stl10
